@@ -136,11 +136,29 @@ mod tests {
 
     #[test]
     fn rejects_bad_input() {
-        assert!(matches!(SipAddress::parse("alice"), Err(AddressError::MissingAt(_))));
-        assert!(matches!(SipAddress::parse("a b@contoso.com"), Err(AddressError::BadUser(_))));
-        assert!(matches!(SipAddress::parse("@contoso.com"), Err(AddressError::BadUser(_))));
-        assert!(matches!(SipAddress::parse("alice@contoso"), Err(AddressError::BadDomain(_))));
-        assert!(matches!(SipAddress::parse("alice@-x.com"), Err(AddressError::BadDomain(_))));
-        assert!(matches!(SipAddress::parse("alice@ex_ample.com"), Err(AddressError::BadDomain(_))));
+        assert!(matches!(
+            SipAddress::parse("alice"),
+            Err(AddressError::MissingAt(_))
+        ));
+        assert!(matches!(
+            SipAddress::parse("a b@contoso.com"),
+            Err(AddressError::BadUser(_))
+        ));
+        assert!(matches!(
+            SipAddress::parse("@contoso.com"),
+            Err(AddressError::BadUser(_))
+        ));
+        assert!(matches!(
+            SipAddress::parse("alice@contoso"),
+            Err(AddressError::BadDomain(_))
+        ));
+        assert!(matches!(
+            SipAddress::parse("alice@-x.com"),
+            Err(AddressError::BadDomain(_))
+        ));
+        assert!(matches!(
+            SipAddress::parse("alice@ex_ample.com"),
+            Err(AddressError::BadDomain(_))
+        ));
     }
 }

@@ -37,7 +37,10 @@ impl SeededEntropy {
     pub fn new(seed: u64) -> Self {
         let mut s = [0u8; 32];
         s[..8].copy_from_slice(&seed.to_le_bytes());
-        SeededEntropy { seed: s, counter: 0 }
+        SeededEntropy {
+            seed: s,
+            counter: 0,
+        }
     }
 }
 

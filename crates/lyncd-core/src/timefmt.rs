@@ -37,7 +37,12 @@ mod tests {
         assert_eq!(parse_iso("2026-11-25T02:52:39Z").unwrap(), t);
         assert_eq!(parse_iso("2026-11-25T02:52:39").unwrap(), t);
         assert_eq!(parse_iso("2026-11-25T03:52:39+01:00").unwrap(), t);
-        assert_eq!(parse_iso("2026-11-25T02:52:39.5Z").unwrap().unix_timestamp(), t.unix_timestamp());
+        assert_eq!(
+            parse_iso("2026-11-25T02:52:39.5Z")
+                .unwrap()
+                .unix_timestamp(),
+            t.unix_timestamp()
+        );
         assert!(parse_iso("yesterday").is_err());
     }
 }

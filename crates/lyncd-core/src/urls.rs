@@ -32,7 +32,10 @@ mod tests {
             "https://LyncWeb.Contoso.com:443/Autodiscover/AutodiscoverService.svc/root/user?originalDomain=contoso.com",
         )
         .unwrap();
-        assert_eq!(a, "https://lyncweb.contoso.com/Autodiscover/AutodiscoverService.svc/root/user");
+        assert_eq!(
+            a,
+            "https://lyncweb.contoso.com/Autodiscover/AutodiscoverService.svc/root/user"
+        );
         assert_eq!(
             normalize_audience("https://h.example:8443/x").unwrap(),
             "https://h.example:8443/x"
