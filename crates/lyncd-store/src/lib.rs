@@ -1,1 +1,588 @@
+//! lyncd's durable state: tenants, users and their credentials, and service keys.
+//!
+//! One [`Store`] over sqlx's `Any` driver. Today it runs on SQLite (one file in the data
+//! directory); PostgreSQL comes later with the *same* migrations and queries, which is why
+//! every statement here uses `$n` placeholders and only TEXT/BIGINT columns
+//! (design/dependencies.md §2.6).
+//!
+//! Every write is one transaction that begins with its write statement (so SQLite takes the
+//! write lock up front and `busy_timeout` applies), and any error rolls the whole write back.
+//! Times are arguments (`now`) and are stored as whole unix seconds.
 #![forbid(unsafe_code)]
+
+pub mod password;
+
+use std::fmt;
+use std::path::Path;
+use std::time::Duration;
+
+use lyncd_core::{Secret, SipAddress, UtcTime};
+use sqlx::any::{AnyConnectOptions, AnyPoolOptions, AnyRow};
+use sqlx::migrate::Migrator;
+use sqlx::{AnyPool, Row};
+
+static MIGRATOR: Migrator = sqlx::migrate!("./migrations");
+
+/// Name of the SQLite file inside the data directory.
+pub const DB_FILE: &str = "lyncd.db";
+
+/// How long a statement waits for another writer before giving up; must match the
+/// `PRAGMA busy_timeout` below (milliseconds).
+const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StoreError {
+    /// `path` is the data directory or the database URL with any password removed.
+    #[error("could not open the database at {path}: {source}")]
+    Open {
+        path: String,
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+    #[error("could not bring the database schema up to date: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    #[error("the user {0} already exists")]
+    UserExists(String),
+    #[error("there is no user {0}")]
+    UnknownUser(String),
+    #[error("the tenant {0} already exists")]
+    TenantExists(String),
+    #[error("{0:?} is not a valid tenant domain (a DNS name such as contoso.com)")]
+    InvalidDomain(String),
+    #[error("the object id {0} is already used by another user")]
+    ObjectIdInUse(String),
+    #[error("database error: {0}")]
+    Database(#[from] sqlx::Error),
+    #[error(
+        "a stored value could not be read back ({0}); the database was changed outside lyncd or is damaged"
+    )]
+    Corrupt(String),
+}
+
+/// A SIP domain served by this deployment.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Tenant {
+    pub domain: String,
+    pub created_at: UtcTime,
+}
+
+/// What [`Store::add_user`] needs.
+#[derive(Debug, Clone)]
+pub struct NewUser {
+    pub address: SipAddress,
+    /// A PHC string from [`password::hash_password`].
+    pub password_hash: String,
+    pub display_name: Option<String>,
+    /// Stable opaque id (a GUID in Lync deployments), unique across all tenants.
+    pub object_id: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct User {
+    pub address: SipAddress,
+    pub display_name: Option<String>,
+    pub object_id: String,
+    pub enabled: bool,
+    pub password_hash: Secret<String>,
+    pub created_at: UtcTime,
+    pub updated_at: UtcTime,
+}
+
+/// The result of [`Store::add_user`]: the user, and whether its tenant was created with it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AddedUser {
+    pub user: User,
+    pub tenant_created: bool,
+}
+
+/// A named piece of key material shared by services (e.g. the Web Ticket signing key).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredKey {
+    pub name: String,
+    pub material: Secret<String>,
+    pub created_at: UtcTime,
+}
+
+/// Handle to the database; cheap to clone (it wraps a connection pool).
+#[derive(Clone)]
+pub struct Store {
+    pool: AnyPool,
+}
+
+impl fmt::Debug for Store {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Store")
+            .field("connections", &self.pool.size())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Store {
+    /// Opens (creating if needed) `data_dir/lyncd.db`. A directory this creates is private to
+    /// the owner (0700), since the database holds password hashes and keys.
+    pub async fn open_dir(data_dir: &Path) -> Result<Store, StoreError> {
+        let open_err = |source: Box<dyn std::error::Error + Send + Sync>| StoreError::Open {
+            path: data_dir.display().to_string(),
+            source,
+        };
+        create_private_dir(data_dir).map_err(|e| open_err(Box::new(e)))?;
+        let url = sqlite_file_url(&data_dir.join(DB_FILE)).map_err(|e| open_err(e.into()))?;
+        Self::connect(&url, data_dir.display().to_string()).await
+    }
+
+    /// Opens a database by URL (`sqlite://…`; PostgreSQL in a later milestone) and applies the
+    /// migrations.
+    pub async fn open_url(url: &str) -> Result<Store, StoreError> {
+        Self::connect(url, redact_url(url)).await
+    }
+
+    async fn connect(url: &str, shown_as: String) -> Result<Store, StoreError> {
+        sqlx::any::install_default_drivers();
+        let open_err = |source: sqlx::Error| StoreError::Open {
+            path: shown_as.clone(),
+            source: Box::new(source),
+        };
+        let options: AnyConnectOptions = url.parse().map_err(open_err)?;
+        let mut pool_options =
+            AnyPoolOptions::new()
+                .max_connections(8)
+                .after_connect(|conn, _meta| {
+                    Box::pin(async move {
+                        if conn.backend_name().eq_ignore_ascii_case("sqlite") {
+                            // WAL lets readers run beside the writer; NORMAL is durable across
+                            // application crashes and costs one fsync per checkpoint, not per commit.
+                            for pragma in [
+                                "PRAGMA journal_mode = WAL",
+                                "PRAGMA synchronous = NORMAL",
+                                "PRAGMA foreign_keys = ON",
+                                "PRAGMA busy_timeout = 5000",
+                            ] {
+                                sqlx::query(pragma).execute(&mut *conn).await?;
+                            }
+                        }
+                        Ok(())
+                    })
+                });
+        if is_sqlite_memory(url) {
+            // Every connection to `sqlite::memory:` is a new, empty database: keep exactly one.
+            pool_options = pool_options
+                .max_connections(1)
+                .min_connections(1)
+                .idle_timeout(None)
+                .max_lifetime(None);
+        }
+        let pool = pool_options
+            .acquire_timeout(BUSY_TIMEOUT * 2)
+            .connect_with(options)
+            .await
+            .map_err(open_err)?;
+        MIGRATOR.run(&pool).await?;
+        tracing::debug!(database = %shown_as, "store opened");
+        Ok(Store { pool })
+    }
+
+    /// Closes every connection; later calls fail. Lets SQLite checkpoint its WAL on shutdown.
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+
+    // ----- tenants -----
+
+    /// Adds a tenant. Fails with [`StoreError::TenantExists`] if it is already there.
+    pub async fn add_tenant(&self, domain: &str, now: UtcTime) -> Result<Tenant, StoreError> {
+        let domain = normalize_domain(domain)?;
+        let created_at = unix_seconds(now);
+        let mut tx = self.pool.begin().await?;
+        let inserted = sqlx::query(
+            "INSERT INTO tenants (domain, created_at) VALUES ($1, $2) ON CONFLICT DO NOTHING",
+        )
+        .bind(&domain)
+        .bind(created_at)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        if inserted == 0 {
+            return Err(StoreError::TenantExists(domain));
+        }
+        tx.commit().await?;
+        Ok(Tenant {
+            domain,
+            created_at: from_unix(created_at)?,
+        })
+    }
+
+    pub async fn tenant(&self, domain: &str) -> Result<Option<Tenant>, StoreError> {
+        let domain = domain.to_ascii_lowercase();
+        sqlx::query("SELECT domain, created_at FROM tenants WHERE domain = $1")
+            .bind(domain)
+            .fetch_optional(&self.pool)
+            .await?
+            .map(|row| tenant_from_row(&row))
+            .transpose()
+    }
+
+    /// All tenants, ordered by domain.
+    pub async fn tenants(&self) -> Result<Vec<Tenant>, StoreError> {
+        sqlx::query("SELECT domain, created_at FROM tenants ORDER BY domain")
+            .fetch_all(&self.pool)
+            .await?
+            .iter()
+            .map(tenant_from_row)
+            .collect()
+    }
+
+    // ----- users -----
+
+    /// Adds an enabled user, creating the tenant of its domain in the same transaction if
+    /// needed. Duplicate addresses (compared case-insensitively) are
+    /// [`StoreError::UserExists`]; on any error nothing is written.
+    pub async fn add_user(&self, new: NewUser, now: UtcTime) -> Result<AddedUser, StoreError> {
+        let key = new.address.key();
+        let domain = new.address.domain().to_string();
+        let at = unix_seconds(now);
+        let mut tx = self.pool.begin().await?;
+
+        let tenant_created = sqlx::query(
+            "INSERT INTO tenants (domain, created_at) VALUES ($1, $2) ON CONFLICT DO NOTHING",
+        )
+        .bind(&domain)
+        .bind(at)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected()
+            == 1;
+
+        let inserted = sqlx::query(
+            "INSERT INTO users (address_key, address, domain, display_name, object_id, enabled, \
+             password_hash, created_at, updated_at) \
+             VALUES ($1, $2, $3, $4, $5, 1, $6, $7, $7) ON CONFLICT DO NOTHING",
+        )
+        .bind(&key)
+        .bind(new.address.to_string())
+        .bind(&domain)
+        .bind(new.display_name.clone())
+        .bind(&new.object_id)
+        .bind(&new.password_hash)
+        .bind(at)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+
+        if inserted == 0 {
+            // Either unique key can have collided; say which. Dropping `tx` rolls back the
+            // tenant insert above.
+            let address_taken = sqlx::query("SELECT 1 FROM users WHERE address_key = $1")
+                .bind(&key)
+                .fetch_optional(&mut *tx)
+                .await?
+                .is_some();
+            return Err(if address_taken {
+                StoreError::UserExists(new.address.to_string())
+            } else {
+                StoreError::ObjectIdInUse(new.object_id)
+            });
+        }
+        tx.commit().await?;
+
+        let created_at = from_unix(at)?;
+        Ok(AddedUser {
+            user: User {
+                address: new.address,
+                display_name: new.display_name,
+                object_id: new.object_id,
+                enabled: true,
+                password_hash: Secret::new(new.password_hash),
+                created_at,
+                updated_at: created_at,
+            },
+            tenant_created,
+        })
+    }
+
+    /// Looks a user up by address, case-insensitively.
+    pub async fn user(&self, address: &SipAddress) -> Result<Option<User>, StoreError> {
+        sqlx::query(USER_BY_KEY)
+            .bind(address.key())
+            .fetch_optional(&self.pool)
+            .await?
+            .map(|row| user_from_row(&row))
+            .transpose()
+    }
+
+    /// All users, or those of one domain, ordered by address (case-insensitively).
+    pub async fn users(&self, domain: Option<&str>) -> Result<Vec<User>, StoreError> {
+        let rows = match domain {
+            Some(d) => {
+                sqlx::query(USERS_BY_DOMAIN)
+                    .bind(d.to_ascii_lowercase())
+                    .fetch_all(&self.pool)
+                    .await?
+            }
+            None => sqlx::query(ALL_USERS).fetch_all(&self.pool).await?,
+        };
+        rows.iter().map(user_from_row).collect()
+    }
+
+    /// Enables or disables a user and returns the updated record.
+    pub async fn set_enabled(
+        &self,
+        address: &SipAddress,
+        enabled: bool,
+        now: UtcTime,
+    ) -> Result<User, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let updated =
+            sqlx::query("UPDATE users SET enabled = $1, updated_at = $2 WHERE address_key = $3")
+                .bind(i64::from(enabled))
+                .bind(unix_seconds(now))
+                .bind(address.key())
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+        if updated == 0 {
+            return Err(StoreError::UnknownUser(address.to_string()));
+        }
+        let row = sqlx::query(USER_BY_KEY)
+            .bind(address.key())
+            .fetch_one(&mut *tx)
+            .await?;
+        let user = user_from_row(&row)?;
+        tx.commit().await?;
+        Ok(user)
+    }
+
+    // ----- shared keys -----
+
+    pub async fn key(&self, name: &str) -> Result<Option<StoredKey>, StoreError> {
+        sqlx::query("SELECT name, material, created_at FROM service_keys WHERE name = $1")
+            .bind(name)
+            .fetch_optional(&self.pool)
+            .await?
+            .map(|row| key_from_row(&row))
+            .transpose()
+    }
+
+    /// Stores `material` under `name` unless a value is already there, and returns whichever
+    /// value is stored afterwards. Concurrent callers (tasks, processes, later cluster nodes)
+    /// all get the same winner, so they can each generate a candidate and adopt the result.
+    pub async fn insert_key_if_absent(
+        &self,
+        name: &str,
+        material: &str,
+        now: UtcTime,
+    ) -> Result<StoredKey, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query(
+            "INSERT INTO service_keys (name, material, created_at) VALUES ($1, $2, $3) \
+             ON CONFLICT DO NOTHING",
+        )
+        .bind(name)
+        .bind(material)
+        .bind(unix_seconds(now))
+        .execute(&mut *tx)
+        .await?;
+        let row =
+            sqlx::query("SELECT name, material, created_at FROM service_keys WHERE name = $1")
+                .bind(name)
+                .fetch_one(&mut *tx)
+                .await?;
+        let key = key_from_row(&row)?;
+        tx.commit().await?;
+        Ok(key)
+    }
+}
+
+const USER_BY_KEY: &str = "SELECT address, display_name, object_id, enabled, password_hash, \
+                           created_at, updated_at FROM users WHERE address_key = $1";
+const USERS_BY_DOMAIN: &str = "SELECT address, display_name, object_id, enabled, password_hash, \
+                               created_at, updated_at FROM users WHERE domain = $1 \
+                               ORDER BY address_key";
+const ALL_USERS: &str = "SELECT address, display_name, object_id, enabled, password_hash, \
+                         created_at, updated_at FROM users ORDER BY address_key";
+
+fn tenant_from_row(row: &AnyRow) -> Result<Tenant, StoreError> {
+    Ok(Tenant {
+        domain: row.try_get("domain")?,
+        created_at: from_unix(row.try_get("created_at")?)?,
+    })
+}
+
+fn user_from_row(row: &AnyRow) -> Result<User, StoreError> {
+    let address: String = row.try_get("address")?;
+    let address = SipAddress::parse(&address)
+        .map_err(|e| StoreError::Corrupt(format!("user address: {e}")))?;
+    let enabled = match row.try_get::<i64, _>("enabled")? {
+        0 => false,
+        1 => true,
+        other => {
+            return Err(StoreError::Corrupt(format!(
+                "user {address}: enabled flag is {other}, not 0 or 1"
+            )));
+        }
+    };
+    Ok(User {
+        display_name: row.try_get("display_name")?,
+        object_id: row.try_get("object_id")?,
+        enabled,
+        password_hash: Secret::new(row.try_get("password_hash")?),
+        created_at: from_unix(row.try_get("created_at")?)?,
+        updated_at: from_unix(row.try_get("updated_at")?)?,
+        address,
+    })
+}
+
+fn key_from_row(row: &AnyRow) -> Result<StoredKey, StoreError> {
+    Ok(StoredKey {
+        name: row.try_get("name")?,
+        material: Secret::new(row.try_get("material")?),
+        created_at: from_unix(row.try_get("created_at")?)?,
+    })
+}
+
+fn unix_seconds(t: UtcTime) -> i64 {
+    t.unix_timestamp()
+}
+
+fn from_unix(secs: i64) -> Result<UtcTime, StoreError> {
+    UtcTime::from_unix_timestamp(secs)
+        .map_err(|e| StoreError::Corrupt(format!("timestamp {secs}: {e}")))
+}
+
+/// Lower-cases and checks a tenant domain with the same rules as SIP address domains.
+fn normalize_domain(domain: &str) -> Result<String, StoreError> {
+    SipAddress::parse(&format!("tenant@{domain}"))
+        .map(|a| a.domain().to_string())
+        .map_err(|_| StoreError::InvalidDomain(domain.to_string()))
+}
+
+#[cfg(unix)]
+fn create_private_dir(dir: &Path) -> std::io::Result<()> {
+    use std::os::unix::fs::DirBuilderExt;
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
+}
+
+#[cfg(not(unix))]
+fn create_private_dir(dir: &Path) -> std::io::Result<()> {
+    std::fs::create_dir_all(dir)
+}
+
+/// `sqlite://<path>?mode=rwc`, escaping the characters that would end the path early.
+fn sqlite_file_url(path: &Path) -> Result<String, String> {
+    let text = path
+        .to_str()
+        .ok_or_else(|| format!("the path {} is not valid UTF-8", path.display()))?;
+    let mut escaped = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '%' => escaped.push_str("%25"),
+            '?' => escaped.push_str("%3F"),
+            '#' => escaped.push_str("%23"),
+            ' ' => escaped.push_str("%20"),
+            c => escaped.push(c),
+        }
+    }
+    Ok(format!("sqlite://{escaped}?mode=rwc"))
+}
+
+fn is_sqlite_memory(url: &str) -> bool {
+    url.starts_with("sqlite:") && (url.contains(":memory:") || url.contains("mode=memory"))
+}
+
+/// The URL with any password replaced by `***`, for error messages and logs.
+fn redact_url(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_string();
+    };
+    let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let (authority, tail) = rest.split_at(authority_end);
+    match authority.rsplit_once('@') {
+        Some((userinfo, host)) => {
+            let user = userinfo.split_once(':').map_or(userinfo, |(u, _)| u);
+            format!("{scheme}://{user}:***@{host}{tail}")
+        }
+        None => url.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls_escape_and_redact() {
+        assert_eq!(
+            sqlite_file_url(Path::new("/tmp/a b/x?#%/lyncd.db")).unwrap(),
+            "sqlite:///tmp/a%20b/x%3F%23%25/lyncd.db?mode=rwc"
+        );
+        assert_eq!(
+            redact_url("postgres://lyncd:s3cret@db.example:5432/lyncd?sslmode=require"),
+            "postgres://lyncd:***@db.example:5432/lyncd?sslmode=require"
+        );
+        assert_eq!(
+            redact_url("sqlite:///var/lib/lyncd.db"),
+            "sqlite:///var/lib/lyncd.db"
+        );
+        assert!(is_sqlite_memory("sqlite::memory:"));
+        assert!(!is_sqlite_memory("sqlite:///tmp/memory.db"));
+    }
+
+    #[test]
+    fn domains_are_checked_and_lowercased() {
+        assert_eq!(normalize_domain("Contoso.COM").unwrap(), "contoso.com");
+        assert!(matches!(
+            normalize_domain("contoso"),
+            Err(StoreError::InvalidDomain(_))
+        ));
+        assert!(matches!(
+            normalize_domain("a@b.com"),
+            Err(StoreError::InvalidDomain(_))
+        ));
+    }
+
+    #[tokio::test]
+    async fn sqlite_connections_use_wal_and_foreign_keys() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open_dir(dir.path()).await.unwrap();
+        let mut conn = store.pool.acquire().await.unwrap();
+        let mode: String = sqlx::query("PRAGMA journal_mode")
+            .fetch_one(&mut *conn)
+            .await
+            .unwrap()
+            .try_get(0)
+            .unwrap();
+        assert_eq!(mode, "wal");
+        let sync: i64 = sqlx::query("PRAGMA synchronous")
+            .fetch_one(&mut *conn)
+            .await
+            .unwrap()
+            .try_get(0)
+            .unwrap();
+        assert_eq!(sync, 1, "NORMAL");
+        let fk: i64 = sqlx::query("PRAGMA foreign_keys")
+            .fetch_one(&mut *conn)
+            .await
+            .unwrap()
+            .try_get(0)
+            .unwrap();
+        assert_eq!(fk, 1);
+        let busy: i64 = sqlx::query("PRAGMA busy_timeout")
+            .fetch_one(&mut *conn)
+            .await
+            .unwrap()
+            .try_get(0)
+            .unwrap();
+        assert_eq!(busy, 5000);
+        // The schema refuses a user whose tenant does not exist.
+        let orphan = sqlx::query(
+            "INSERT INTO users (address_key, address, domain, object_id, enabled, password_hash, \
+             created_at, updated_at) VALUES ('a@x.test', 'a@x.test', 'x.test', 'o', 1, 'h', 0, 0)",
+        )
+        .execute(&mut *conn)
+        .await;
+        assert!(orphan.is_err());
+    }
+}
