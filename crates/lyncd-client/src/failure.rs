@@ -1,0 +1,315 @@
+//! Why a sign-in stopped, in words a user or an administrator can act on.
+
+use crate::trace::Step;
+use serde::ser::SerializeStruct;
+
+/// What went wrong, named after the peer's behaviour (not after our code path).
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum FailureKind {
+    /// No `lyncdiscover[internal]` name resolved, or none answered over HTTP(S) at all.
+    NoDiscoveryAnswer,
+    /// An Autodiscover URL answered, but not with `application/vnd.microsoft.rtc.autodiscover+xml`.
+    NotAutodiscoverContent,
+    /// An Autodiscover root has neither a `Redirect` nor a `User` link.
+    NoUserLink,
+    /// A `Redirect` link points at an Autodiscover URL already visited.
+    RedirectLoop,
+    /// More `Redirect` hops than a client follows.
+    TooManyRedirects,
+    /// A required service could not be reached (connect, TLS, timeout).
+    Unreachable,
+    /// The user resource answered 401 without `X-MS-WebTicketURL`.
+    NoWebTicketUrl,
+    /// An HTTP status this step does not expect.
+    UnexpectedStatus,
+    /// The Web Ticket metadata has no `WsFedBearer` port.
+    MexWithoutWsFedBearer,
+    /// The WsFedBearer policy names an identity provider that is not a usable URL.
+    MexWithoutIdp,
+    /// Realm discovery says the domain is federated (`STSAuthURL`): not supported.
+    FederatedRealm,
+    /// The identity provider refused the user name or password.
+    BadCredentials,
+    /// The identity provider answered with another SOAP fault.
+    IdpFault,
+    /// The identity provider's answer lacks `Lifetime` or `EncryptedData`.
+    IdpAnswerMalformed,
+    /// The Web Ticket service refused the token (fault or non-200).
+    WebTicketRejected,
+    /// The Web Ticket service's answer lacks the ticket's parts.
+    WebTicketMalformed,
+    /// Autodiscover answered 401 again, to the ticket just issued.
+    TicketRefused,
+    /// Autodiscover answered 404 for the user.
+    UserNotFound,
+    /// The user document has no usable `SipClient*Access`.
+    NoSipPool,
+    /// An answer could not be read; the text says what was wrong.
+    Malformed(String),
+}
+
+impl FailureKind {
+    /// Stable machine name.
+    pub fn code(&self) -> &'static str {
+        match self {
+            FailureKind::NoDiscoveryAnswer => "no-discovery-answer",
+            FailureKind::NotAutodiscoverContent => "not-autodiscover-content",
+            FailureKind::NoUserLink => "no-user-link",
+            FailureKind::RedirectLoop => "redirect-loop",
+            FailureKind::TooManyRedirects => "too-many-redirects",
+            FailureKind::Unreachable => "unreachable",
+            FailureKind::NoWebTicketUrl => "no-web-ticket-url",
+            FailureKind::UnexpectedStatus => "unexpected-status",
+            FailureKind::MexWithoutWsFedBearer => "mex-without-ws-fed-bearer",
+            FailureKind::MexWithoutIdp => "mex-without-idp",
+            FailureKind::FederatedRealm => "federated-realm",
+            FailureKind::BadCredentials => "bad-credentials",
+            FailureKind::IdpFault => "idp-fault",
+            FailureKind::IdpAnswerMalformed => "idp-answer-malformed",
+            FailureKind::WebTicketRejected => "web-ticket-rejected",
+            FailureKind::WebTicketMalformed => "web-ticket-malformed",
+            FailureKind::TicketRefused => "ticket-refused",
+            FailureKind::UserNotFound => "user-not-found",
+            FailureKind::NoSipPool => "no-sip-pool",
+            FailureKind::Malformed(_) => "malformed",
+        }
+    }
+}
+
+/// The end of a sign-in: at which step, what kind of problem, what was expected and what came.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{}", self.explanation())]
+pub struct Failure {
+    pub step: Step,
+    pub kind: FailureKind,
+    /// What a working deployment answers here.
+    pub expected: String,
+    /// What actually came back (never a secret).
+    pub got: String,
+}
+
+impl Failure {
+    pub fn new(
+        step: Step,
+        kind: FailureKind,
+        expected: impl Into<String>,
+        got: impl Into<String>,
+    ) -> Self {
+        Failure {
+            step,
+            kind,
+            expected: expected.into(),
+            got: got.into(),
+        }
+    }
+
+    /// What happened and what it means, in plain words.
+    pub fn explanation(&self) -> String {
+        let what = match &self.kind {
+            FailureKind::NoDiscoveryAnswer => {
+                "No Autodiscover server could be found: none of the lyncdiscover names resolved or \
+                 answered, so the client cannot learn where the user's web services and SIP pool \
+                 are."
+                    .to_string()
+            }
+            FailureKind::NotAutodiscoverContent => {
+                "A server answered the Autodiscover request, but not with Autodiscover XML. Lync \
+                 clients only accept a 200 whose Content-Type starts with \
+                 application/vnd.microsoft.rtc.autodiscover+xml, so this answer counts as no answer."
+                    .to_string()
+            }
+            FailureKind::NoUserLink => {
+                "The Autodiscover root document names neither the user's resource (a \"User\" link) \
+                 nor another server (a \"Redirect\" link), so there is nowhere to go next."
+                    .to_string()
+            }
+            FailureKind::RedirectLoop => {
+                "The Autodiscover servers redirect in a circle: a Redirect link leads back to an \
+                 address already visited."
+                    .to_string()
+            }
+            FailureKind::TooManyRedirects => {
+                "The Autodiscover servers redirect more often than a client follows (5 hops)."
+                    .to_string()
+            }
+            FailureKind::Unreachable => format!(
+                "The step \"{}\" could not reach its server: no HTTP answer came back.",
+                self.step.title()
+            ),
+            FailureKind::NoWebTicketUrl => {
+                "The user's Autodiscover resource refused access (401) but did not say where to get \
+                 a web ticket: the X-MS-WebTicketURL header is missing, so this client has no way \
+                 to authenticate."
+                    .to_string()
+            }
+            FailureKind::UnexpectedStatus => format!(
+                "The step \"{}\" got an HTTP status it does not expect.",
+                self.step.title()
+            ),
+            FailureKind::MexWithoutWsFedBearer => {
+                "The Web Ticket service does not offer the WsFedBearer port, the one used to sign \
+                 in with a password checked by an identity provider."
+                    .to_string()
+            }
+            FailureKind::MexWithoutIdp => {
+                "The Web Ticket service names an identity provider for WsFedBearer, but its address \
+                 is not a usable http(s) URL."
+                    .to_string()
+            }
+            FailureKind::FederatedRealm => {
+                "The user's domain is federated: the password is checked by the organisation's own \
+                 sign-in service (AD FS or another STS) named in STSAuthURL. This client supports \
+                 managed (cloud-checked) accounts only."
+                    .to_string()
+            }
+            FailureKind::BadCredentials => {
+                "The identity provider refused the sign-in name or the password.".to_string()
+            }
+            FailureKind::IdpFault => {
+                "The identity provider refused to issue a token, for a reason other than the \
+                 password."
+                    .to_string()
+            }
+            FailureKind::IdpAnswerMalformed => {
+                "The identity provider answered, but without a token a Lync client can use (it \
+                 needs a Lifetime element and the token as an EncryptedData element)."
+                    .to_string()
+            }
+            FailureKind::WebTicketRejected => {
+                "The Web Ticket service did not accept the identity provider's token.".to_string()
+            }
+            FailureKind::WebTicketMalformed => {
+                "The Web Ticket service answered, but without a usable ticket (a SAML Assertion \
+                 with an AssertionID and a Lifetime with Expires)."
+                    .to_string()
+            }
+            FailureKind::TicketRefused => {
+                "Autodiscover refused the web ticket that its own Web Ticket service just issued \
+                 (401 again)."
+                    .to_string()
+            }
+            FailureKind::UserNotFound => {
+                "The server does not know this user (404): the sign-in address is not enabled for \
+                 Lync / Skype for Business here, or it is homed elsewhere."
+                    .to_string()
+            }
+            FailureKind::NoSipPool => {
+                "The user's settings arrived, but without a SIP server to connect to (no usable \
+                 SipClientInternalAccess / SipClientExternalAccess for the AccessLocation given)."
+                    .to_string()
+            }
+            FailureKind::Malformed(what) => {
+                format!("An answer could not be read: {what}.")
+            }
+        };
+        format!("{what} Expected: {}. Got: {}.", self.expected, self.got)
+    }
+
+    /// The next thing to check.
+    pub fn next_check(&self) -> String {
+        let s = match &self.kind {
+            FailureKind::NoDiscoveryAnswer => {
+                "Check that lyncdiscover.<domain> (and, inside the company network, \
+                 lyncdiscoverinternal.<domain>) exist in DNS and that the host they point to \
+                 accepts connections on ports 443 and 80; or name the server explicitly to skip DNS."
+            }
+            FailureKind::NotAutodiscoverContent => {
+                "Check that the name points at the Lync / Skype for Business web services and not at \
+                 another web site or a reverse proxy's default page, and that the server honours \
+                 'Accept: application/vnd.microsoft.rtc.autodiscover+xml' (a JSON answer means it \
+                 ignored the Accept header)."
+            }
+            FailureKind::NoUserLink => {
+                "Check the Autodiscover configuration for this SIP domain: the root must carry a \
+                 Link token=\"User\" (or token=\"Redirect\") with an absolute https URL."
+            }
+            FailureKind::RedirectLoop | FailureKind::TooManyRedirects => {
+                "Check the Redirect configuration of every Autodiscover server in the chain; hybrid \
+                 deployments often send a domain back and forth between on-premises and online."
+            }
+            FailureKind::Unreachable => {
+                "Check that the host name resolves from this machine, that a firewall or proxy lets \
+                 HTTPS through, and that its certificate is trusted and names the host."
+            }
+            FailureKind::NoWebTicketUrl => {
+                "Check the web services (or a reverse proxy that may strip headers): the 401 must \
+                 carry X-MS-WebTicketURL. A 401 that offers only 'WWW-Authenticate: MsRtcOAuth' or \
+                 'Bearer' means the server expects the OAuth (UCWA) sign-in; one that offers NTLM or \
+                 Negotiate expects Windows authentication. This client implements neither."
+            }
+            FailureKind::UnexpectedStatus => {
+                "Look at the server's log for this request; check whether a reverse proxy or load \
+                 balancer answers instead of the web service."
+            }
+            FailureKind::MexWithoutWsFedBearer => {
+                "Enable Org ID / WsFedBearer authentication on the Web Ticket service. A deployment \
+                 that only offers Windows authentication (WebTicketServiceWinNegotiate) needs a \
+                 domain-joined client."
+            }
+            FailureKind::MexWithoutIdp => {
+                "Fix the Issuer Address in the WsFedBearer policy of the Web Ticket metadata: it must \
+                 be the absolute https URL of the identity provider's RST2 endpoint."
+            }
+            FailureKind::FederatedRealm => {
+                "Sign in with a managed account, or use a client that supports federated sign-in; \
+                 check with the administrator which sign-in service the domain uses."
+            }
+            FailureKind::BadCredentials => {
+                "Check the sign-in name and the password. The sign-in name is usually the UPN, which \
+                 can differ from the SIP address (set it with the login option). Do not retry \
+                 repeatedly: the account may get locked."
+            }
+            FailureKind::IdpFault => {
+                "Read the identity provider's message above; check that the account is enabled and \
+                 licensed and that the Web Ticket service is a relying party the identity provider \
+                 knows."
+            }
+            FailureKind::IdpAnswerMalformed => {
+                "Check that the identity provider URL points at a WS-Trust RST2 endpoint and that it \
+                 issues its token as an EncryptedData element together with a Lifetime."
+            }
+            FailureKind::WebTicketRejected => {
+                "Check that the Web Ticket service trusts this identity provider (issuer name, \
+                 signing certificate), that the clocks of this machine, the identity provider and \
+                 the server agree within 5 minutes, and the service's log for the reason."
+            }
+            FailureKind::WebTicketMalformed => {
+                "Check the Web Ticket service's version and configuration; save this trace and \
+                 compare its answer with the documented RSTR shape."
+            }
+            FailureKind::TicketRefused => {
+                "Check that Autodiscover and the Web Ticket service trust the same signing \
+                 certificate, that the ticket's audience matches the user URL, and that the \
+                 server's clock is right."
+            }
+            FailureKind::UserNotFound => {
+                "Check that the sign-in address is the user's SIP address, that the user is enabled \
+                 for Lync / Skype for Business, and that the account has replicated to this pool."
+            }
+            FailureKind::NoSipPool => {
+                "Check the pool's published FQDNs and ports for the access location the server \
+                 reports (internal / external): each needs an fqdn without spaces and a non-zero \
+                 port."
+            }
+            FailureKind::Malformed(_) => {
+                "Save this trace and compare the answer with the documented format; a proxy that \
+                 rewrites or truncates answers can also cause this."
+            }
+        };
+        s.to_string()
+    }
+}
+
+impl serde::Serialize for Failure {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut st = s.serialize_struct("Failure", 6)?;
+        st.serialize_field("step", &self.step)?;
+        st.serialize_field("kind", self.kind.code())?;
+        st.serialize_field("expected", &self.expected)?;
+        st.serialize_field("got", &self.got)?;
+        st.serialize_field("explanation", &self.explanation())?;
+        st.serialize_field("next_check", &self.next_check())?;
+        st.end()
+    }
+}

@@ -1,0 +1,142 @@
+//! What the sign-in core asks the shell to do, and what the shell reports back.
+
+use std::fmt;
+use std::net::IpAddr;
+
+/// Names one action handed out by [`crate::SignIn::poll_action`]; the completion must carry it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize)]
+pub struct ActionId(pub u64);
+
+impl fmt::Display for ActionId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "#{}", self.0)
+    }
+}
+
+/// One piece of I/O for the shell.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Action {
+    /// Look up the A/AAAA records of `host`.
+    Resolve { id: ActionId, host: String },
+    /// Perform one HTTP/1.1 request. The shell adds `Host`, `Content-Length` and its own
+    /// `User-Agent`; it must not follow 3xx redirects (Lync clients do not in this flow) and must
+    /// not ask for compression.
+    Http { id: ActionId, request: HttpRequest },
+}
+
+impl Action {
+    pub fn id(&self) -> ActionId {
+        match self {
+            Action::Resolve { id, .. } | Action::Http { id, .. } => *id,
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "UPPERCASE")]
+pub enum Method {
+    Get,
+    Post,
+}
+
+impl Method {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Method::Get => "GET",
+            Method::Post => "POST",
+        }
+    }
+}
+
+impl fmt::Display for Method {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Header names whose values are credentials; [`HttpRequest`]'s `Debug` masks them.
+const SECRET_HEADERS: &[&str] = &["x-ms-webticket", "authorization", "cookie"];
+
+/// An HTTP request. Its body may hold a password (RST2) or a bearer token (web ticket
+/// request), and a header may hold the web ticket: `Debug` prints neither.
+#[derive(Clone, PartialEq, Eq)]
+pub struct HttpRequest {
+    pub method: Method,
+    pub url: String,
+    pub headers: Vec<(String, String)>,
+    pub body: Option<Vec<u8>>,
+}
+
+impl HttpRequest {
+    /// The first header with this name (case-insensitive).
+    pub fn header(&self, name: &str) -> Option<&str> {
+        find_header(&self.headers, name)
+    }
+}
+
+impl fmt::Debug for HttpRequest {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let headers: Vec<(&str, &str)> = self
+            .headers
+            .iter()
+            .map(|(n, v)| {
+                let masked = SECRET_HEADERS.iter().any(|s| n.eq_ignore_ascii_case(s));
+                (n.as_str(), if masked { "***" } else { v.as_str() })
+            })
+            .collect();
+        f.debug_struct("HttpRequest")
+            .field("method", &self.method)
+            .field("url", &self.url)
+            .field("headers", &headers)
+            .field(
+                "body",
+                &self.body.as_ref().map(|b| format!("<{} bytes>", b.len())),
+            )
+            .finish()
+    }
+}
+
+/// An HTTP response as received (no redirects followed, body decoded from chunked framing).
+#[derive(Clone, Debug, PartialEq, Eq, Default)]
+pub struct HttpResponse {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+}
+
+impl HttpResponse {
+    /// The first header with this name (case-insensitive).
+    pub fn header(&self, name: &str) -> Option<&str> {
+        find_header(&self.headers, name)
+    }
+}
+
+fn find_header<'a>(headers: &'a [(String, String)], name: &str) -> Option<&'a str> {
+    headers
+        .iter()
+        .find(|(n, _)| n.eq_ignore_ascii_case(name))
+        .map(|(_, v)| v.as_str())
+}
+
+/// Why an HTTP request produced no response.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error, serde::Serialize)]
+pub enum TransportError {
+    #[error("could not connect ({0})")]
+    Connect(String),
+    #[error("the TLS handshake failed ({0})")]
+    Tls(String),
+    #[error("no answer before the time limit")]
+    Timeout,
+    #[error("{0}")]
+    Other(String),
+}
+
+/// The result of an [`Action`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Completion {
+    Resolved(Vec<IpAddr>),
+    /// The resolver's words, e.g. "NXDOMAIN".
+    ResolveFailed(String),
+    Response(HttpResponse),
+    TransportFailed(TransportError),
+}

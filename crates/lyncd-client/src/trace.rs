@@ -1,0 +1,95 @@
+//! The typed trace: one event per lookup or request, in the order they happened.
+
+use crate::failure::Failure;
+use lyncd_core::UtcTime;
+use serde::Serializer;
+
+/// The steps of the web half of a sign-in, in the order a successful sign-in meets them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Step {
+    /// A/AAAA lookup of a `lyncdiscover[internal].<domain>` name.
+    Dns,
+    /// Unauthenticated GET of an Autodiscover root (and any Redirect hops).
+    Lyncdiscover,
+    /// GET of the user resource without a ticket: expect 401 + `X-MS-WebTicketURL`.
+    AutodiscoverChallenge,
+    /// GET `<web ticket service>/mex`: where to send the IdP token.
+    WebTicketMex,
+    /// GET `getuserrealm.srf`: managed or federated domain.
+    IdpRealm,
+    /// POST `RST2.srf` with user name and password: an Org ID token.
+    IdpToken,
+    /// POST the token to the Web Ticket service: a web ticket.
+    WebTicket,
+    /// GET the user resource with the web ticket: the SIP pool.
+    AutodiscoverUser,
+}
+
+impl Step {
+    /// Stable machine name (the serde name).
+    pub fn name(&self) -> &'static str {
+        match self {
+            Step::Dns => "dns",
+            Step::Lyncdiscover => "lyncdiscover",
+            Step::AutodiscoverChallenge => "autodiscover-challenge",
+            Step::WebTicketMex => "web-ticket-mex",
+            Step::IdpRealm => "idp-realm",
+            Step::IdpToken => "idp-token",
+            Step::WebTicket => "web-ticket",
+            Step::AutodiscoverUser => "autodiscover-user",
+        }
+    }
+
+    /// Short human title.
+    pub fn title(&self) -> &'static str {
+        match self {
+            Step::Dns => "Find the Autodiscover server in DNS",
+            Step::Lyncdiscover => "Ask Autodiscover where the user lives",
+            Step::AutodiscoverChallenge => {
+                "Ask for the user's settings (expect a ticket challenge)"
+            }
+            Step::WebTicketMex => "Read the Web Ticket service's metadata",
+            Step::IdpRealm => "Ask the identity provider about the user's realm",
+            Step::IdpToken => "Sign in at the identity provider",
+            Step::WebTicket => "Exchange the identity token for a web ticket",
+            Step::AutodiscoverUser => "Fetch the user's settings with the web ticket",
+        }
+    }
+}
+
+impl std::fmt::Display for Step {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// What one lookup or request did. Never contains a password, a token or a ticket.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct TraceEvent {
+    pub step: Step,
+    /// The step did what it was meant to. `false` with `failure: None` or with a failure whose
+    /// detail says "skipped" means the sign-in went on regardless.
+    pub ok: bool,
+    #[serde(serialize_with = "ser_time")]
+    pub started: UtcTime,
+    #[serde(rename = "elapsed_ms", serialize_with = "ser_ms")]
+    pub elapsed: time::Duration,
+    /// `GET https://…`, `POST https://… (…)` or `A host`; never a body or a credential header.
+    pub sent: String,
+    pub status: Option<u16>,
+    /// One line: what came back, what it means, what happens next.
+    pub detail: String,
+    pub failure: Option<Failure>,
+}
+
+fn ser_time<S: Serializer>(t: &UtcTime, s: S) -> Result<S::Ok, S::Error> {
+    let text = t
+        .format(&time::format_description::well_known::Rfc3339)
+        .map_err(serde::ser::Error::custom)?;
+    s.serialize_str(&text)
+}
+
+fn ser_ms<S: Serializer>(d: &time::Duration, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_f64(d.as_seconds_f64() * 1000.0)
+}
