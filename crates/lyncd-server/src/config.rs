@@ -1,0 +1,236 @@
+//! `lyncd serve` configuration: host names, listen addresses, lifetimes. Every key is optional;
+//! the defaults serve everything on loopback under the name `localhost`.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+
+use serde::Deserialize;
+
+#[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServerConfig {
+    pub names: Names,
+    pub listen: Listen,
+    pub public: Public,
+    pub tokens: Tokens,
+    /// SIP domains homed on another deployment: domain → that deployment's Autodiscover root URL.
+    /// Discovery requests for them are answered with a `Redirect`.
+    pub redirects: BTreeMap<String, String>,
+}
+
+/// The host names clients are sent to. All web services answer on every name (routing is by
+/// path), so one name can serve everything.
+#[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields, default)]
+pub struct Names {
+    /// Autodiscover, Web Ticket, Certificate Provisioning (Microsoft calls it the "webdir").
+    pub web: String,
+    /// The SIP pool FQDN advertised as SipClient*Access.
+    pub pool: String,
+    /// The identity provider ("Org ID"). pidgin-sipe hard-codes `login.microsoftonline.com`: use
+    /// that name in a lab where it resolves to lyncd.
+    pub idp: String,
+    /// More names the HTTPS certificate should cover.
+    pub extra: Vec<String>,
+}
+
+#[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields, default)]
+pub struct Listen {
+    pub https: SocketAddr,
+    /// Plain HTTP, for the first lyncdiscover GET only (answered with a Redirect to HTTPS).
+    pub http: Option<SocketAddr>,
+    pub sip_tls: Option<SocketAddr>,
+}
+
+/// Ports clients connect to, when they differ from the listen ports (a load balancer or NAT in
+/// front). Default: the listen ports.
+#[derive(Clone, Debug, Default, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields, default)]
+pub struct Public {
+    pub https_port: Option<u16>,
+    pub sip_port: Option<u16>,
+}
+
+#[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields, default)]
+pub struct Tokens {
+    /// Lifetime of the identity provider's token (seconds).
+    pub idp_token_secs: u32,
+    /// Lifetime of a web ticket and an OAuth access token (seconds). Microsoft documents 8 h.
+    pub web_ticket_secs: u32,
+    /// Tolerated clock difference when checking token validity (seconds).
+    pub clock_skew_secs: u32,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        ServerConfig {
+            names: Names::default(),
+            listen: Listen::default(),
+            public: Public::default(),
+            tokens: Tokens::default(),
+            redirects: BTreeMap::new(),
+        }
+    }
+}
+
+impl Default for Names {
+    fn default() -> Self {
+        Names {
+            web: "localhost".into(),
+            pool: "localhost".into(),
+            idp: "localhost".into(),
+            extra: Vec::new(),
+        }
+    }
+}
+
+impl Default for Listen {
+    fn default() -> Self {
+        Listen {
+            https: SocketAddr::from(([127, 0, 0, 1], 443)),
+            http: Some(SocketAddr::from(([127, 0, 0, 1], 80))),
+            sip_tls: Some(SocketAddr::from(([127, 0, 0, 1], 5061))),
+        }
+    }
+}
+
+impl Default for Tokens {
+    fn default() -> Self {
+        Tokens {
+            idp_token_secs: 8 * 3600,
+            web_ticket_secs: 8 * 3600,
+            clock_skew_secs: 300,
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("configuration: {0}")]
+    Toml(#[from] toml::de::Error),
+    #[error("configuration: {field} = {value:?} is not a valid host name")]
+    BadName { field: &'static str, value: String },
+    #[error(
+        "configuration: redirect for {domain:?} must be an absolute https URL with a path, got {url:?}"
+    )]
+    BadRedirect { domain: String, url: String },
+    #[error("configuration: token lifetimes must be between 60 seconds and 30 days")]
+    BadLifetime,
+}
+
+impl ServerConfig {
+    pub fn from_toml(text: &str) -> Result<Self, ConfigError> {
+        let cfg: ServerConfig = toml::from_str(text)?;
+        cfg.validate()?;
+        Ok(cfg)
+    }
+
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        for (field, value) in [
+            ("names.web", &self.names.web),
+            ("names.pool", &self.names.pool),
+            ("names.idp", &self.names.idp),
+        ] {
+            if !is_host_name(value) {
+                return Err(ConfigError::BadName {
+                    field,
+                    value: value.clone(),
+                });
+            }
+        }
+        for value in &self.names.extra {
+            if !is_host_name(value.trim_start_matches("*."))
+                && value.parse::<std::net::IpAddr>().is_err()
+            {
+                return Err(ConfigError::BadName {
+                    field: "names.extra",
+                    value: value.clone(),
+                });
+            }
+        }
+        for (domain, url) in &self.redirects {
+            let ok = url::Url::parse(url)
+                .map(|u| u.scheme() == "https" && u.host_str().is_some() && u.path().len() > 1)
+                .unwrap_or(false);
+            if !ok {
+                return Err(ConfigError::BadRedirect {
+                    domain: domain.clone(),
+                    url: url.clone(),
+                });
+            }
+        }
+        let range = 60..=30 * 24 * 3600;
+        if !range.contains(&self.tokens.idp_token_secs)
+            || !range.contains(&self.tokens.web_ticket_secs)
+        {
+            return Err(ConfigError::BadLifetime);
+        }
+        Ok(())
+    }
+
+    pub fn public_https_port(&self) -> u16 {
+        self.public.https_port.unwrap_or(self.listen.https.port())
+    }
+
+    pub fn public_sip_port(&self) -> u16 {
+        self.public
+            .sip_port
+            .or(self.listen.sip_tls.map(|a| a.port()))
+            .unwrap_or(5061)
+    }
+}
+
+/// `localhost` or a DNS name with at least two labels.
+fn is_host_name(name: &str) -> bool {
+    name == "localhost" || lyncd_core::SipAddress::parse(&format!("x@{name}")).is_ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn empty_config_is_the_loopback_default() {
+        let cfg = ServerConfig::from_toml("").unwrap();
+        assert_eq!(cfg, ServerConfig::default());
+        assert_eq!(cfg.public_https_port(), 443);
+        assert_eq!(cfg.public_sip_port(), 5061);
+    }
+
+    #[test]
+    fn a_lab_config_parses() {
+        let cfg = ServerConfig::from_toml(
+            r#"
+            [names]
+            web = "lyncweb.contoso.com"
+            pool = "lyncfe.contoso.com"
+            idp = "login.microsoftonline.com"
+            [listen]
+            https = "127.0.0.1:4443"
+            [public]
+            https_port = 443
+            [redirects]
+            "fabrikam.com" = "https://webdir.fabrikam.com/Autodiscover/AutodiscoverService.svc/root"
+            "#,
+        )
+        .unwrap();
+        assert_eq!(cfg.names.idp, "login.microsoftonline.com");
+        assert_eq!(cfg.listen.https.port(), 4443);
+        assert_eq!(cfg.public_https_port(), 443);
+        assert_eq!(cfg.redirects.len(), 1);
+    }
+
+    #[test]
+    fn mistakes_are_named() {
+        let e = ServerConfig::from_toml("[names]\nweb = \"no spaces allowed\"").unwrap_err();
+        assert!(e.to_string().contains("names.web"), "{e}");
+        let e = ServerConfig::from_toml("[names]\nwbe = \"x.y\"").unwrap_err();
+        assert!(e.to_string().contains("wbe"), "{e}");
+        let e = ServerConfig::from_toml("[redirects]\n\"f.com\" = \"http://x\"").unwrap_err();
+        assert!(matches!(e, ConfigError::BadRedirect { .. }));
+        let e = ServerConfig::from_toml("[tokens]\nweb_ticket_secs = 5").unwrap_err();
+        assert!(matches!(e, ConfigError::BadLifetime));
+    }
+}

@@ -1,0 +1,225 @@
+//! Starting and stopping the listeners.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::server::graceful::GracefulShutdown;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio::task::JoinSet;
+use tokio_rustls::TlsAcceptor;
+
+use crate::App;
+use crate::http::{Listener, router};
+use crate::tls::{CertResolver, served_names, server_config};
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error(
+        "cannot listen on {addr} for {what}: permission denied. Ports below 1024 need root or \
+         CAP_NET_BIND_SERVICE (setcap cap_net_bind_service=+ep $(which lyncd)), or choose other \
+         ports in the [listen] section of the configuration"
+    )]
+    Privileged {
+        addr: SocketAddr,
+        what: &'static str,
+    },
+    #[error("cannot listen on {addr} for {what}: {source} (is another server already using it?)")]
+    Bind {
+        addr: SocketAddr,
+        what: &'static str,
+        source: std::io::Error,
+    },
+    #[error("reading the tenant list: {0}")]
+    Store(#[from] lyncd_store::StoreError),
+    #[error(transparent)]
+    Tls(#[from] crate::tls::TlsError),
+}
+
+/// The running servers. Dropping it does not stop them: call [`Running::shutdown`].
+pub struct Running {
+    pub https: SocketAddr,
+    pub http: Option<SocketAddr>,
+    pub sip_tls: Option<SocketAddr>,
+    stop: watch::Sender<bool>,
+    tasks: JoinSet<()>,
+}
+
+impl Running {
+    /// Stops accepting, lets requests in flight finish (up to 10 s), then returns.
+    pub async fn shutdown(mut self) {
+        let _ = self.stop.send(true);
+        let drain = async { while self.tasks.join_next().await.is_some() {} };
+        if tokio::time::timeout(Duration::from_secs(10), drain)
+            .await
+            .is_err()
+        {
+            tracing::warn!("shutdown: some requests did not finish within 10 s and were cut off");
+            self.tasks.abort_all();
+        }
+    }
+}
+
+async fn bind(addr: SocketAddr, what: &'static str) -> Result<TcpListener, StartError> {
+    TcpListener::bind(addr)
+        .await
+        .map_err(|source| match source.kind() {
+            std::io::ErrorKind::PermissionDenied => StartError::Privileged { addr, what },
+            _ => StartError::Bind { addr, what, source },
+        })
+}
+
+async fn tenant_domains(app: &App) -> Result<Vec<String>, StartError> {
+    Ok(app
+        .store
+        .tenants()
+        .await?
+        .into_iter()
+        .map(|t| t.domain)
+        .collect())
+}
+
+/// Binds every configured listener and serves until [`Running::shutdown`].
+pub async fn start(app: Arc<App>) -> Result<Running, StartError> {
+    let cfg = &app.config;
+    let https = bind(cfg.listen.https, "HTTPS").await?;
+    let http = match cfg.listen.http {
+        Some(a) => Some(bind(a, "HTTP (lyncdiscover)").await?),
+        None => None,
+    };
+    let sip = match cfg.listen.sip_tls {
+        Some(a) => Some(bind(a, "SIP over TLS").await?),
+        None => None,
+    };
+
+    let resolver = Arc::new(CertResolver::new(
+        &app.keys.ca,
+        served_names(cfg, &tenant_domains(&app).await?),
+        app.now(),
+    )?);
+    let acceptor = TlsAcceptor::from(Arc::new(server_config(resolver.clone())?));
+    let (stop, stop_rx) = watch::channel(false);
+    let mut tasks = JoinSet::new();
+
+    let addrs = (
+        https.local_addr().map_err(|source| StartError::Bind {
+            addr: cfg.listen.https,
+            what: "HTTPS",
+            source,
+        })?,
+        http.as_ref().and_then(|l| l.local_addr().ok()),
+        sip.as_ref().and_then(|l| l.local_addr().ok()),
+    );
+
+    tasks.spawn(serve_http(
+        https,
+        Some(acceptor.clone()),
+        router(app.clone(), Listener::Https),
+        stop_rx.clone(),
+    ));
+    if let Some(l) = http {
+        tasks.spawn(serve_http(
+            l,
+            None,
+            router(app.clone(), Listener::Http),
+            stop_rx.clone(),
+        ));
+    }
+    if let Some(l) = sip {
+        tasks.spawn(crate::sip::serve(
+            l,
+            acceptor.clone(),
+            cfg.names.pool.clone(),
+            stop_rx.clone(),
+        ));
+    }
+    tasks.spawn(refresh_certificate(app.clone(), resolver, stop_rx));
+    tracing::info!(https = %addrs.0, http = ?addrs.1, sip_tls = ?addrs.2, web = %cfg.names.web, "lyncd serving");
+    Ok(Running {
+        https: addrs.0,
+        http: addrs.1,
+        sip_tls: addrs.2,
+        stop,
+        tasks,
+    })
+}
+
+/// New tenants need `lyncdiscover.<domain>` in the certificate: poll and re-issue.
+async fn refresh_certificate(
+    app: Arc<App>,
+    resolver: Arc<CertResolver>,
+    mut stop: watch::Receiver<bool>,
+) {
+    loop {
+        tokio::select! {
+            _ = tokio::time::sleep(Duration::from_secs(2)) => {}
+            _ = stop.changed() => return,
+        }
+        let Ok(tenants) = tenant_domains(&app).await else {
+            continue;
+        };
+        match resolver.update(&app.keys.ca, served_names(&app.config, &tenants), app.now()) {
+            Ok(true) => tracing::info!("https: certificate re-issued for the current tenants"),
+            Ok(false) => {}
+            Err(e) => tracing::error!(error = %e, "https: could not re-issue the certificate"),
+        }
+    }
+}
+
+async fn serve_http(
+    listener: TcpListener,
+    tls: Option<TlsAcceptor>,
+    router: axum::Router,
+    mut stop: watch::Receiver<bool>,
+) {
+    let graceful = GracefulShutdown::new();
+    let service = hyper_util::service::TowerToHyperService::new(router);
+    loop {
+        let (tcp, peer) = tokio::select! {
+            r = listener.accept() => match r {
+                Ok(c) => c,
+                Err(e) => { tracing::warn!(error = %e, "http: accept failed"); continue; }
+            },
+            _ = stop.changed() => break,
+        };
+        let service = service.clone();
+        let tls = tls.clone();
+        let watcher = graceful.watcher();
+        tokio::spawn(async move {
+            let builder =
+                hyper_util::server::conn::auto::Builder::new(TokioExecutor::new()).http1_only();
+            let result = match tls {
+                Some(acceptor) => match acceptor.accept(tcp).await {
+                    Ok(stream) => {
+                        watcher
+                            .watch(
+                                builder
+                                    .serve_connection(TokioIo::new(stream), service)
+                                    .into_owned(),
+                            )
+                            .await
+                    }
+                    Err(e) => {
+                        tracing::debug!(%peer, error = %e, "https: TLS handshake failed");
+                        return;
+                    }
+                },
+                None => {
+                    watcher
+                        .watch(
+                            builder
+                                .serve_connection(TokioIo::new(tcp), service)
+                                .into_owned(),
+                        )
+                        .await
+                }
+            };
+            if let Err(e) = result {
+                tracing::debug!(%peer, error = %e, "http: connection ended with an error");
+            }
+        });
+    }
+    graceful.shutdown().await;
+}
