@@ -1,0 +1,139 @@
+//! `lyncd user …` and `lyncd ca …`.
+
+use std::process::ExitCode;
+
+use anyhow::Context;
+use lyncd_core::{Entropy, OsEntropy, SipAddress, UtcTime};
+use lyncd_store::{NewUser, Store, StoreError};
+
+use crate::cli::{CaCommand, UserCommand};
+
+async fn open(data: &crate::cli::DataDir) -> anyhow::Result<Store> {
+    let dir = data.resolve()?;
+    Store::open_dir(&dir)
+        .await
+        .with_context(|| format!("opening the data directory {}", dir.display()))
+}
+
+fn parse_address(s: &str) -> anyhow::Result<SipAddress> {
+    SipAddress::parse(s).map_err(|e| anyhow::anyhow!("{e}"))
+}
+
+pub async fn user(cmd: UserCommand) -> anyhow::Result<ExitCode> {
+    match cmd {
+        UserCommand::Add {
+            address,
+            password_stdin,
+            name,
+            data,
+        } => {
+            let address = parse_address(&address)?;
+            let store = open(&data).await?;
+            if store.user(&address).await?.is_some() {
+                anyhow::bail!("{address} already exists; nothing was changed");
+            }
+            let password =
+                crate::password::read(password_stdin, &format!("Password for {address}: "), true)?;
+            let mut salt = [0u8; 16];
+            OsEntropy.fill(&mut salt);
+            let hash = tokio::task::spawn_blocking(move || {
+                lyncd_store::password::hash_password(password.expose(), &salt)
+            })
+            .await??;
+            let object_id = uuid::Uuid::from_bytes(OsEntropy.bytes::<16>())
+                .hyphenated()
+                .to_string();
+            let added = store
+                .add_user(
+                    NewUser {
+                        address: address.clone(),
+                        password_hash: hash,
+                        display_name: name,
+                        object_id,
+                    },
+                    UtcTime::now_utc(),
+                )
+                .await;
+            match added {
+                Ok(a) => {
+                    if a.tenant_created {
+                        println!("tenant {} created", address.domain());
+                    }
+                    println!("user {address} added");
+                    Ok(ExitCode::SUCCESS)
+                }
+                Err(StoreError::UserExists(_)) => {
+                    anyhow::bail!("{address} already exists; nothing was changed")
+                }
+                Err(e) => Err(e.into()),
+            }
+        }
+        UserCommand::List { domain, json, data } => {
+            let store = open(&data).await?;
+            let users = store.users(domain.as_deref()).await?;
+            if json {
+                for u in &users {
+                    println!(
+                        "{}",
+                        serde_json::json!({
+                            "address": u.address.to_string(),
+                            "display_name": u.display_name,
+                            "enabled": u.enabled,
+                            "created_at": lyncd_core::format_iso(u.created_at),
+                        })
+                    );
+                }
+            } else if users.is_empty() {
+                println!("no users");
+            } else {
+                println!("{:<40} {:<9} {}", "ADDRESS", "STATE", "NAME");
+                for u in &users {
+                    let state = if u.enabled { "enabled" } else { "disabled" };
+                    println!(
+                        "{:<40} {:<9} {}",
+                        u.address.to_string(),
+                        state,
+                        u.display_name.as_deref().unwrap_or("")
+                    );
+                }
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        UserCommand::Disable { address, data } => set_enabled(&address, &data, false).await,
+        UserCommand::Enable { address, data } => set_enabled(&address, &data, true).await,
+    }
+}
+
+async fn set_enabled(
+    address: &str,
+    data: &crate::cli::DataDir,
+    enabled: bool,
+) -> anyhow::Result<ExitCode> {
+    let address = parse_address(address)?;
+    let store = open(data).await?;
+    match store
+        .set_enabled(&address, enabled, UtcTime::now_utc())
+        .await
+    {
+        Ok(_) => {
+            println!(
+                "user {address} {}",
+                if enabled { "enabled" } else { "disabled" }
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(StoreError::UnknownUser(_)) => anyhow::bail!("there is no user {address}"),
+        Err(e) => Err(e.into()),
+    }
+}
+
+pub async fn ca(cmd: CaCommand) -> anyhow::Result<ExitCode> {
+    match cmd {
+        CaCommand::Export { data } => {
+            let store = open(&data).await?;
+            let ca = lyncd_server::keys::load_or_create_ca(&store, UtcTime::now_utc()).await?;
+            print!("{}", ca.cert_pem());
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}

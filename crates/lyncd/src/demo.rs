@@ -1,0 +1,158 @@
+//! `lyncd demo`: every service on loopback with built-in defaults, a tenant and a user in a
+//! throw-away data directory, and a full sign-in shown step by step.
+
+use std::collections::HashMap;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use lyncd_client::{Discovery, SignInConfig};
+use lyncd_core::{Entropy, OsEntropy, Secret, SipAddress, UtcTime};
+use lyncd_server::keys::ServiceKeys;
+use lyncd_server::{App, ServerConfig, SystemClock};
+use lyncd_store::{NewUser, Store};
+
+use crate::cli::DemoArgs;
+use crate::signin::exec::{Executor, ExecutorOptions};
+use crate::signin::{render, walk};
+
+const DOMAIN: &str = "contoso.com";
+const USER: &str = "alice@contoso.com";
+
+/// The demo's private world: these names resolve to loopback, nothing else resolves.
+const NAMES: [&str; 5] = [
+    "lyncdiscoverinternal.contoso.com",
+    "lyncdiscover.contoso.com",
+    "lyncweb.contoso.com",
+    "lyncfe.contoso.com",
+    "login.contoso.com",
+];
+
+pub async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
+    let dir = tempfile::Builder::new()
+        .prefix("lyncd-demo-")
+        .tempdir()
+        .context("creating a temporary data directory")?;
+    let say = |s: &str| {
+        if !args.json {
+            println!("{s}");
+        }
+    };
+    say(&format!(
+        "lyncd demo: data in {} (removed at exit)",
+        dir.path().display()
+    ));
+
+    // Loopback ports chosen by the OS; the URLs lyncd publishes carry them.
+    let https = free_port()?;
+    let http = free_port()?;
+    let sip = free_port()?;
+    let mut config = ServerConfig::default();
+    config.names.web = "lyncweb.contoso.com".into();
+    config.names.pool = "lyncfe.contoso.com".into();
+    config.names.idp = "login.contoso.com".into();
+    config.listen.https = SocketAddr::new(Ipv4Addr::LOCALHOST.into(), https);
+    config.listen.http = Some(SocketAddr::new(Ipv4Addr::LOCALHOST.into(), http));
+    config.listen.sip_tls = Some(SocketAddr::new(Ipv4Addr::LOCALHOST.into(), sip));
+
+    let store = Store::open_dir(dir.path()).await?;
+    let password = random_password();
+    let address = SipAddress::parse(USER).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let mut salt = [0u8; 16];
+    OsEntropy.fill(&mut salt);
+    let hash = {
+        let pw = password.expose().clone();
+        tokio::task::spawn_blocking(move || lyncd_store::password::hash_password(&pw, &salt))
+            .await??
+    };
+    store
+        .add_user(
+            NewUser {
+                address: address.clone(),
+                password_hash: hash,
+                display_name: Some("Alice (demo)".into()),
+                object_id: crate::signin::endpoint_id(),
+            },
+            UtcTime::now_utc(),
+        )
+        .await?;
+    say(&format!(
+        "tenant {DOMAIN} and user {USER} created (random password)"
+    ));
+
+    let keys = ServiceKeys::load_or_create(&store, UtcTime::now_utc(), &mut OsEntropy).await?;
+    let ca_pem = keys.ca.cert_pem().as_bytes().to_vec();
+    let app = Arc::new(App::new(config, store, keys, Arc::new(SystemClock)));
+    let running = lyncd_server::start(app).await?;
+    say(&format!(
+        "servers on 127.0.0.1: https {}, http {}, sip-tls {}\n",
+        running.https.port(),
+        running.http.map(|a| a.port()).unwrap_or(0),
+        running.sip_tls.map(|a| a.port()).unwrap_or(0)
+    ));
+
+    let overrides: HashMap<String, IpAddr> = NAMES
+        .iter()
+        .map(|n| (n.to_string(), IpAddr::V4(Ipv4Addr::LOCALHOST)))
+        .collect();
+    let executor = Executor::new(ExecutorOptions {
+        ca_pem: Some(ca_pem),
+        overrides,
+        overrides_only: true,
+        timeout: Duration::from_secs(20),
+    })?;
+    let config = SignInConfig {
+        address,
+        login: None,
+        password,
+        discovery: Discovery::Dns {
+            https_port: https,
+            http_port: http,
+        },
+        endpoint_id: crate::signin::endpoint_id(),
+    };
+    let walked = walk(&executor, config, !args.json).await;
+    running.shutdown().await;
+
+    let ok = walked.ok && walked.steps.iter().all(|s| s.ok);
+    if args.json {
+        let mut doc = render::document(ok, &walked.steps, walked.signin.outcome(), walked.total_ms);
+        // The demo's contract is the short form: step, ok, ms, detail.
+        if let Some(steps) = doc["steps"].as_array_mut() {
+            for s in steps {
+                if let Some(o) = s.as_object_mut() {
+                    o.retain(|k, _| matches!(k.as_str(), "step" | "ok" | "ms" | "detail"));
+                }
+            }
+        }
+        println!("{doc}");
+    } else {
+        println!(
+            "\nThe SIP half of the sign-in (certificate provisioning, TLS-DSK, REGISTER) is the next milestone."
+        );
+    }
+    Ok(if ok {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(render::exit_code(walked.signin.outcome()).max(1))
+    })
+}
+
+fn free_port() -> anyhow::Result<u16> {
+    let l = std::net::TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
+        .context("finding a free loopback port")?;
+    Ok(l.local_addr()?.port())
+}
+
+fn random_password() -> Secret<String> {
+    const ALPHABET: &[u8] = b"ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz23456789!#%&";
+    let bytes: [u8; 20] = OsEntropy.bytes();
+    Secret::new(
+        bytes
+            .iter()
+            .map(|b| ALPHABET[usize::from(*b) % ALPHABET.len()] as char)
+            .collect(),
+    )
+}

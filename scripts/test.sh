@@ -1,0 +1,68 @@
+#!/usr/bin/env bash
+# test.sh - every test lyncd has, on a fresh Debian 12 machine: installs what it needs (as root),
+# then formatting, lints, unit/golden/integration tests, the demo, and the real pidgin-sipe
+# client against `lyncd serve`. Exit code 0 only if all of it passed.
+#
+#   scripts/test.sh            # everything
+#   scripts/test.sh --quick    # skip the release build, the demo and pidgin-sipe
+set -euo pipefail
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+repo=$(cd "$here/.." && pwd)
+cd "$repo"
+quick=0
+[ "${1:-}" = "--quick" ] && quick=1
+
+step() { printf '\n==> %s\n' "$*"; }
+
+# --- system packages: OpenSSL headers (TLS-DSK engine, CA keys), xmlsec1 (signature interop
+# oracle in the tests). The pidgin-sipe harness installs its own packages.
+pkgs="pkg-config libssl-dev xmlsec1 ca-certificates"
+missing=""
+for p in $pkgs; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"
+done
+if [ -n "$missing" ]; then
+  step "installing:$missing"
+  if [ "$(id -u)" = 0 ]; then
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $missing >/dev/null
+  else
+    echo "test.sh: run as root, or install:$missing" >&2
+    exit 70
+  fi
+fi
+command -v cargo >/dev/null || { echo "test.sh: cargo is needed (https://rustup.rs)" >&2; exit 70; }
+
+export CARGO_TERM_COLOR=${CARGO_TERM_COLOR:-never}
+
+step "format"
+cargo fmt --all -- --check
+
+step "lint"
+cargo clippy --workspace --all-targets --locked -- -D warnings
+
+step "tests"
+cargo test --workspace --locked
+
+if [ $quick = 1 ]; then
+  echo "test.sh: --quick: skipped the demo and pidgin-sipe"
+  exit 0
+fi
+
+step "release build"
+cargo build --release --locked -p lyncd
+
+step "lyncd demo --json"
+demo=$(./target/release/lyncd demo --json)
+echo "$demo"
+echo "$demo" | python3 -c 'import json,sys; d=json.load(sys.stdin); assert d["ok"] is True and d["steps"] and all(s["ok"] for s in d["steps"]), "demo did not succeed"'
+
+step "pidgin-sipe against lyncd serve (autodiscovery)"
+if [ "$(id -u)" = 0 ]; then
+  scripts/interop-sipe.sh --domain contoso.com --user alice@contoso.com --expect register-reached
+else
+  echo "test.sh: pidgin-sipe interop needs root (network namespaces); skipped" >&2
+  exit 1
+fi
+echo
+echo "test.sh: all passed"
