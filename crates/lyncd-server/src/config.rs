@@ -6,7 +6,7 @@ use std::net::SocketAddr;
 
 use serde::Deserialize;
 
-#[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, Deserialize, PartialEq, Eq)]
 #[serde(deny_unknown_fields, default)]
 pub struct ServerConfig {
     pub names: Names,
@@ -61,18 +61,6 @@ pub struct Tokens {
     pub web_ticket_secs: u32,
     /// Tolerated clock difference when checking token validity (seconds).
     pub clock_skew_secs: u32,
-}
-
-impl Default for ServerConfig {
-    fn default() -> Self {
-        ServerConfig {
-            names: Names::default(),
-            listen: Listen::default(),
-            public: Public::default(),
-            tokens: Tokens::default(),
-            redirects: BTreeMap::new(),
-        }
-    }
 }
 
 impl Default for Names {

@@ -86,7 +86,7 @@ pub async fn user(cmd: UserCommand) -> anyhow::Result<ExitCode> {
             } else if users.is_empty() {
                 println!("no users");
             } else {
-                println!("{:<40} {:<9} {}", "ADDRESS", "STATE", "NAME");
+                println!("{:<40} {:<9} NAME", "ADDRESS", "STATE");
                 for u in &users {
                     let state = if u.enabled { "enabled" } else { "disabled" };
                     println!(

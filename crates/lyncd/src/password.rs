@@ -19,10 +19,10 @@ pub fn read(from_stdin: bool, prompt: &str, confirm: bool) -> anyhow::Result<Sec
         }
         return Ok(Secret::new(pw));
     }
-    if let Ok(pw) = std::env::var("LYNCD_PASSWORD") {
-        if !pw.is_empty() {
-            return Ok(Secret::new(pw));
-        }
+    if let Ok(pw) = std::env::var("LYNCD_PASSWORD")
+        && !pw.is_empty()
+    {
+        return Ok(Secret::new(pw));
     }
     if !std::io::stdin().is_terminal() {
         bail!(

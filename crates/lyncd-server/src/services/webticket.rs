@@ -118,16 +118,16 @@ pub async fn issue(app: &App, body: &[u8]) -> Reply {
             );
         }
     }
-    if let Some(claimed) = &req.claimed_uri {
-        if SipAddress::parse(claimed).ok().as_ref() != Some(&subject) {
-            tracing::info!(%claimed, user = %subject, "webticket: claim names another user");
-            return fault(
-                app,
-                FaultCode::FailedAuthentication,
-                Diagnostic::NoValidToken,
-                "the requested SIP URI is not the signed-in user's",
-            );
-        }
+    if let Some(claimed) = &req.claimed_uri
+        && SipAddress::parse(claimed).ok().as_ref() != Some(&subject)
+    {
+        tracing::info!(%claimed, user = %subject, "webticket: claim names another user");
+        return fault(
+            app,
+            FaultCode::FailedAuthentication,
+            Diagnostic::NoValidToken,
+            "the requested SIP URI is not the signed-in user's",
+        );
     }
     let params = WebTicketParams {
         issuer: app.urls.webticket(),

@@ -159,13 +159,7 @@ mod tests {
             parse_resolve("LyncWeb.contoso.com:443:127.0.0.1").unwrap(),
             ("lyncweb.contoso.com".into(), "127.0.0.1".parse().unwrap())
         );
-        assert_eq!(
-            parse_resolve("h.example:::1")
-                .unwrap_err()
-                .to_string()
-                .contains("HOST:PORT:ADDR"),
-            true
-        );
+        assert!(parse_resolve("h.example:x:y:z").is_err());
         assert_eq!(
             parse_resolve("h.example:443:[::1]").unwrap().1,
             "::1".parse::<IpAddr>().unwrap()

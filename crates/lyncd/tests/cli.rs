@@ -1,0 +1,212 @@
+//! The command-line contract other tools and later milestones rely on.
+
+use std::io::Write;
+use std::process::{Command, Output, Stdio};
+
+fn lyncd(args: &[&str], stdin: Option<&str>) -> Output {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_lyncd"))
+        .args(args)
+        .env_remove("LYNCD_PASSWORD")
+        .env_remove("LYNCD_DATA_DIR")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut input = child.stdin.take().unwrap();
+    if let Some(s) = stdin {
+        input.write_all(s.as_bytes()).unwrap();
+    }
+    drop(input);
+    child.wait_with_output().unwrap()
+}
+
+fn text(o: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+#[test]
+fn demo_json_walks_the_whole_web_half() {
+    let out = lyncd(&["demo", "--json"], None);
+    assert!(out.status.success(), "{}", text(&out));
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(doc["ok"], true);
+    let steps: Vec<&str> = doc["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["step"].as_str().unwrap())
+        .collect();
+    for expected in [
+        "dns",
+        "lyncdiscover",
+        "autodiscover-challenge",
+        "web-ticket-mex",
+        "idp-realm",
+        "idp-token",
+        "web-ticket",
+        "autodiscover-user",
+    ] {
+        assert!(
+            steps.contains(&expected),
+            "missing step {expected} in {steps:?}"
+        );
+    }
+    for s in doc["steps"].as_array().unwrap() {
+        assert_eq!(s["ok"], true);
+        assert!(s["ms"].is_number() && s["detail"].is_string());
+        assert_eq!(
+            s.as_object().unwrap().len(),
+            4,
+            "the demo's steps carry exactly step, ok, ms, detail"
+        );
+    }
+}
+
+#[test]
+fn users_are_added_listed_disabled_and_never_take_a_password_from_argv() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().to_str().unwrap();
+    let out = lyncd(
+        &[
+            "user",
+            "add",
+            "alice@contoso.com",
+            "--password-stdin",
+            "--data-dir",
+            d,
+        ],
+        Some("s3cret\n"),
+    );
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(text(&out).contains("tenant contoso.com created"));
+
+    let again = lyncd(
+        &[
+            "user",
+            "add",
+            "Alice@Contoso.com",
+            "--password-stdin",
+            "--data-dir",
+            d,
+        ],
+        Some("x\n"),
+    );
+    assert!(!again.status.success());
+    assert!(text(&again).contains("already exists"), "{}", text(&again));
+
+    // no terminal, no --password-stdin, no LYNCD_PASSWORD: refused, nothing added
+    let none = lyncd(&["user", "add", "carol@contoso.com", "--data-dir", d], None);
+    assert!(!none.status.success());
+    assert!(text(&none).contains("no password"), "{}", text(&none));
+    // there is no flag that takes a password
+    let argv = lyncd(
+        &[
+            "user",
+            "add",
+            "dave@contoso.com",
+            "--password",
+            "pw",
+            "--data-dir",
+            d,
+        ],
+        None,
+    );
+    assert!(!argv.status.success());
+
+    let bad = lyncd(
+        &[
+            "user",
+            "add",
+            "not-an-address",
+            "--password-stdin",
+            "--data-dir",
+            d,
+        ],
+        Some("x\n"),
+    );
+    assert!(!bad.status.success());
+    assert!(text(&bad).contains("@"), "{}", text(&bad));
+
+    let list = lyncd(&["user", "list", "--json", "--data-dir", d], None);
+    let lines: Vec<serde_json::Value> = String::from_utf8_lossy(&list.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 1, "{}", text(&list));
+    assert_eq!(lines[0]["address"], "alice@contoso.com");
+    assert_eq!(lines[0]["enabled"], true);
+
+    assert!(
+        lyncd(
+            &["user", "disable", "alice@contoso.com", "--data-dir", d],
+            None
+        )
+        .status
+        .success()
+    );
+    let list = lyncd(&["user", "list", "--data-dir", d], None);
+    assert!(text(&list).contains("disabled"), "{}", text(&list));
+    let unknown = lyncd(
+        &["user", "disable", "zed@contoso.com", "--data-dir", d],
+        None,
+    );
+    assert!(!unknown.status.success());
+    assert!(
+        text(&unknown).contains("no user zed@contoso.com"),
+        "{}",
+        text(&unknown)
+    );
+}
+
+#[test]
+fn ca_export_prints_one_stable_certificate() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().to_str().unwrap();
+    let a = lyncd(&["ca", "export", "--data-dir", d], None);
+    let b = lyncd(&["ca", "export", "--data-dir", d], None);
+    assert!(a.status.success(), "{}", text(&a));
+    let pem = String::from_utf8(a.stdout).unwrap();
+    assert!(pem.starts_with("-----BEGIN CERTIFICATE-----"));
+    assert_eq!(pem.matches("BEGIN CERTIFICATE").count(), 1);
+    assert!(!pem.contains("PRIVATE KEY"));
+    assert_eq!(
+        pem,
+        String::from_utf8(b.stdout).unwrap(),
+        "the CA is created once, then kept"
+    );
+}
+
+#[test]
+fn signin_reports_where_it_failed_with_a_stage_exit_code() {
+    // nothing listens on this port: the discovery step fails and says so
+    let out = lyncd(
+        &[
+            "signin",
+            "alice@contoso.com",
+            "--password-stdin",
+            "--json",
+            "--server",
+            "127.0.0.1:1",
+            "--timeout",
+            "3",
+        ],
+        Some("pw\n"),
+    );
+    assert_eq!(out.status.code(), Some(11), "{}", text(&out));
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(doc["ok"], false);
+    assert_eq!(doc["failure"]["step"], "lyncdiscover");
+    assert!(
+        doc["failure"]["next_check"]
+            .as_str()
+            .is_some_and(|s| !s.is_empty())
+    );
+    assert!(
+        !text(&out).contains("pw\n") && !String::from_utf8_lossy(&out.stdout).contains("\"pw\"")
+    );
+}
