@@ -303,9 +303,14 @@ impl Failure {
 
 impl serde::Serialize for Failure {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        let mut st = s.serialize_struct("Failure", 6)?;
+        let mut st = s.serialize_struct("Failure", 7)?;
         st.serialize_field("step", &self.step)?;
         st.serialize_field("kind", self.kind.code())?;
+        if let FailureKind::Malformed(what) = &self.kind {
+            st.serialize_field("malformed", what)?;
+        } else {
+            st.skip_field("malformed")?;
+        }
         st.serialize_field("expected", &self.expected)?;
         st.serialize_field("got", &self.got)?;
         st.serialize_field("explanation", &self.explanation())?;
