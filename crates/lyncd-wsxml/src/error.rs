@@ -13,7 +13,7 @@ pub enum KeyError {
     NotRsa(String),
     #[error("the private key does not belong to the certificate (their public keys differ)")]
     KeyCertMismatch,
-    #[error("the RSA key has {0} bits; at least 2048 are required")]
+    #[error("the RSA key is too short (about {0} bits); at least 2048 are required")]
     TooShort(usize),
 }
 

@@ -60,12 +60,13 @@ fn load_cert(cert_pem: &str) -> Result<(Key, Vec<u8>), KeyError> {
 
 fn load_private(key_pem: &str, cert_pem: &str) -> Result<(Key, Vec<u8>), KeyError> {
     let (cert_key, der) = load_cert(cert_pem)?;
-    let mut key = loader::load_rsa_private_pem(key_pem.as_bytes())
+    let key = loader::load_rsa_private_pem(key_pem.as_bytes())
         .map_err(|e| KeyError::BadPrivateKey(strip_key_detail(&e.to_string())))?;
     if key.to_spki_der() != cert_key.to_spki_der() {
         return Err(KeyError::KeyCertMismatch);
     }
-    key.x509_chain = vec![der.clone()];
+    // The certificate goes into KeyInfo from our own template; leaving `x509_chain` empty keeps
+    // bergshamra from rewriting that KeyInfo.
     Ok((key, der))
 }
 
@@ -101,17 +102,10 @@ impl RsaSigningKey {
 
     /// The matching verification key, for a service that verifies its own tickets.
     pub fn trusted_cert(&self) -> TrustedCert {
-        let mut public = self.key.clone();
-        // Only the public half may live in a verifier's key store.
-        public = match public
-            .to_spki_der()
-            .and_then(|spki| loader::load_spki_der(&spki).ok())
-        {
-            Some(k) => k,
-            None => public,
-        };
+        // Reload from the certificate so only the public half lives in a verifier's key store.
+        let key = loader::load_x509_cert_der(&self.cert_der).unwrap_or_else(|_| self.key.clone());
         TrustedCert {
-            key: public,
+            key,
             cert_der: self.cert_der.clone(),
         }
     }

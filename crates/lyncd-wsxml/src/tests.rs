@@ -403,6 +403,19 @@ mod round_trip {
         assert!(!resp.contains("BinarySecret") && !resp.contains("ComputedKey"));
         let claims = verify_wt(t.assertion.as_bytes(), NOW).unwrap();
         assert!(claims.proof_key.is_none());
+        // A service verifying its own tickets can pin its signing certificate directly.
+        let own = wt_signer().trusted_cert();
+        assert!(!format!("{own:?}").contains("PRIVATE"));
+        verify_web_ticket(
+            t.assertion.as_bytes(),
+            &own,
+            &wrap(),
+            WT_ISSUER,
+            USER_URL,
+            NOW,
+            SKEW,
+        )
+        .unwrap();
     }
 
     fn capture_entropy() -> Vec<u8> {
