@@ -9,7 +9,7 @@
 //!   and encryption ([`CertificateAuthority::issue_signing_cert`]).
 //!
 //! User certificates from CSRs (CertProv) come in a later milestone as `issue_user_cert`; it will
-//! sit beside the two issuers here and reuse `sign_leaf`.
+//! sit beside the two issuers here and reuse `leaf_params` (serial, validity, `CA:FALSE`, AKI).
 //!
 //! Time is always an argument (`now`); nothing here reads a clock. Key material and serial
 //! numbers come from OpenSSL's and aws-lc's CSPRNGs: certificates must be unpredictable, so there
