@@ -3,7 +3,8 @@
 use std::hint::black_box;
 
 use criterion::{Criterion, criterion_group, criterion_main};
-use lyncd_pki::CertificateAuthority;
+use lyncd_core::SipAddress;
+use lyncd_pki::{CertificateAuthority, new_user_key_and_csr};
 use time::Duration;
 use time::macros::datetime;
 
@@ -20,6 +21,18 @@ fn issue(c: &mut Criterion) {
     ];
     c.bench_function("issue_server_cert (P-256 leaf, RSA-2048 CA)", |b| {
         b.iter(|| black_box(ca.issue_server_cert(black_box(&names), now, Duration::days(365))))
+    });
+
+    let user = match SipAddress::parse("alice@contoso.test") {
+        Ok(u) => u,
+        Err(e) => panic!("bench user: {e}"),
+    };
+    let csr = match new_user_key_and_csr(&user) {
+        Ok((_, csr)) => csr,
+        Err(e) => panic!("cannot create the bench CSR: {e}"),
+    };
+    c.bench_function("issue_user_cert (RSA-2048 CSR, RSA-2048 CA)", |b| {
+        b.iter(|| black_box(ca.issue_user_cert(black_box(&csr), &user, now, Duration::hours(8))))
     });
 
     let mut slow = c.benchmark_group("slow");

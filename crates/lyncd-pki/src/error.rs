@@ -52,4 +52,27 @@ pub enum PkiError {
     Randomness(#[source] openssl::error::ErrorStack),
     #[error("could not encode a key or certificate: {0}")]
     Encoding(#[source] openssl::error::ErrorStack),
+    #[error(
+        "the certificate request is not a readable PKCS#10 DER: {0}; send the CSR base64-encoded \
+         DER (version 0, or version 2 as pidgin-sipe writes it)"
+    )]
+    CsrMalformed(String),
+    #[error(
+        "the certificate request's signature does not verify with its own public key (the request \
+         was altered, or signed with a different key than the one it carries)"
+    )]
+    CsrSignatureInvalid,
+    #[error(
+        "the certificate request is signed with {0}; only sha1WithRSAEncryption and \
+         sha256/384/512WithRSAEncryption are accepted"
+    )]
+    CsrAlgorithmNotAllowed(String),
+    #[error("the certificate request's RSA key has {bits} bits; at least 2048 are required")]
+    CsrKeyTooWeak { bits: usize },
+    #[error(
+        "the certificate request's key is not an RSA key; user certificates need RSA-2048 or larger"
+    )]
+    CsrKeyNotRsa,
+    #[error("the certificate could not be read: {0}")]
+    BadUserCertificate(String),
 }

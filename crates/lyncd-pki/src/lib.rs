@@ -6,10 +6,10 @@
 //!   ([`CertificateAuthority::issue_server_cert`], ECDSA P-256 leaf keys: fast to make, and the
 //!   rustls side of lyncd is happy with them);
 //! * RSA service keys for XML-DSig / XML-Enc — identity-provider signing, Web Ticket signing
-//!   and encryption ([`CertificateAuthority::issue_signing_cert`]).
-//!
-//! User certificates from CSRs (CertProv) come in a later milestone as `issue_user_cert`; it will
-//! sit beside the two issuers here and reuse `leaf_params` (serial, validity, `CA:FALSE`, AKI).
+//!   and encryption ([`CertificateAuthority::issue_signing_cert`]);
+//! * TLS-DSK user certificates from a client's CSR for the Certificate Provisioning service
+//!   ([`CertificateAuthority::issue_user_cert`]), with the client's side in
+//!   [`new_user_key_and_csr`] and [`user_cert_info`].
 //!
 //! Time is always an argument (`now`); nothing here reads a clock. Key material and serial
 //! numbers come from OpenSSL's and aws-lc's CSPRNGs: certificates must be unpredictable, so there
@@ -18,6 +18,7 @@
 
 mod error;
 mod names;
+mod user;
 
 use std::fmt;
 
@@ -31,6 +32,10 @@ use time::{Duration, UtcOffset};
 
 pub use error::PkiError;
 use names::{ServerName, check_common_name};
+pub use user::{
+    IssuedUserCert, MIN_USER_RSA_BITS, UserCertInfo, new_user_key_and_csr, public_key_der_of,
+    user_cert_info,
+};
 
 /// How long a freshly generated CA is valid: ten years (3 652 days covers the leap days).
 pub const CA_VALIDITY: Duration = Duration::days(3652);
