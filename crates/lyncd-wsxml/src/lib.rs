@@ -3,6 +3,8 @@
 //! - [`idp`]: RST2.srf request parsing, the encrypted SAML IdP token, its response and faults.
 //! - [`webticket`]: the WsFedBearer RST, the signed SAML web ticket with its proof key, the RSTR.
 //! - [`mex`]: the Web Ticket service metadata SIPE reads.
+//! - [`certprov`]: the Certificate Provisioning MEX, `GetAndPublishCert` with its web-ticket
+//!   proof signature, and the certificate response.
 //! - [`keys`]: signing, pinned verification, encryption and key-wrap keys.
 //! - [`xml`]: the single safe parsing entry point and the SIPE-style raw extraction helper.
 //!
@@ -10,6 +12,7 @@
 //! Entropy` (except the RSA-OAEP padding seed, drawn inside AWS-LC; see `crypto`).
 #![forbid(unsafe_code)]
 
+pub mod certprov;
 mod crypto;
 mod error;
 pub mod idp;
@@ -19,6 +22,10 @@ mod saml;
 pub mod webticket;
 pub mod xml;
 
+pub use certprov::{
+    CertProvRequest, ProofSignature, parse_certprov_response, parse_get_and_publish_cert,
+    render_certprov_mex, render_certprov_response, sign_certprov_proof, verify_certprov_proof,
+};
 pub use error::{KeyError, TokenError, WsError};
 pub use idp::{
     IdpClaims, IdpFault, IdpToken, IdpTokenParams, Rst2Request, issue_idp_token,
