@@ -91,6 +91,16 @@ impl ServiceUrls {
         format!("{}/CertProv/CertProvisioningService.svc", self.web)
     }
 
+    /// The CertProv port pidgin-sipe posts `GetAndPublishCert` to, and the AppliesTo (audience)
+    /// of the web ticket it presents there.
+    pub fn certprov_port(&self) -> String {
+        format!("{}/WebTicket_Proof_SHA1", self.certprov())
+    }
+
+    pub fn certprov_mex(&self) -> String {
+        format!("{}/mex", self.certprov())
+    }
+
     pub fn idp_base(&self) -> &str {
         &self.idp
     }
@@ -128,6 +138,17 @@ mod tests {
         );
         assert!(!u.webticket().ends_with('/'));
         assert_eq!(u.idp_rst2(), "https://login.contoso.com/RST2.srf");
+        // Byte-identical to what pidgin-sipe read from the CertProv MEX (capture 01/012) and
+        // posted to (01/016).
+        assert_eq!(
+            ServiceUrls::new("https://lyncweb.contoso.com", "https://login.contoso.com")
+                .certprov_port(),
+            "https://lyncweb.contoso.com/CertProv/CertProvisioningService.svc/WebTicket_Proof_SHA1"
+        );
+        assert_eq!(
+            u.certprov_mex(),
+            "https://webdir.contoso.com/CertProv/CertProvisioningService.svc/mex"
+        );
         assert_eq!(
             ServiceUrls::base("https", "h.example", 443),
             "https://h.example"

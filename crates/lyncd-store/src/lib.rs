@@ -1,4 +1,5 @@
-//! lyncd's durable state: tenants, users and their credentials, and service keys.
+//! lyncd's durable state: tenants, users and their credentials, service keys, and the user
+//! certificates the Certificate Provisioning service issued.
 //!
 //! One [`Store`] over sqlx's `Any` driver. Today it runs on SQLite (one file in the data
 //! directory); PostgreSQL comes later with the *same* migrations and queries, which is why
@@ -50,6 +51,8 @@ pub enum StoreError {
     TenantExists(String),
     #[error("{0:?} is not a valid tenant domain (a DNS name such as contoso.com)")]
     InvalidDomain(String),
+    #[error("a certificate with serial number {0} is already recorded")]
+    CertificateExists(String),
     #[error("the object id {0} is already used by another user")]
     ObjectIdInUse(String),
     #[error("database error: {0}")]
@@ -102,6 +105,31 @@ pub struct StoredKey {
     pub name: String,
     pub material: Secret<String>,
     pub created_at: UtcTime,
+}
+
+/// What [`Store::record_certificate`] needs: one issued user certificate.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewCertificate {
+    /// Lower-case hex of the serial number.
+    pub serial_hex: String,
+    pub address: SipAddress,
+    pub device_id: Option<String>,
+    pub sha256_hex: String,
+    pub not_before: UtcTime,
+    pub not_after: UtcTime,
+    pub issued_at: UtcTime,
+}
+
+/// An issued user certificate as recorded.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CertificateRecord {
+    pub serial_hex: String,
+    pub address: SipAddress,
+    pub device_id: Option<String>,
+    pub sha256_hex: String,
+    pub not_before: UtcTime,
+    pub not_after: UtcTime,
+    pub issued_at: UtcTime,
 }
 
 /// Handle to the database; cheap to clone (it wraps a connection pool).
@@ -393,6 +421,85 @@ impl Store {
     }
 }
 
+impl Store {
+    // ----- issued certificates -----
+
+    /// Records a certificate issued to an existing user. An unknown user is
+    /// [`StoreError::UnknownUser`], a serial already recorded [`StoreError::CertificateExists`];
+    /// either way nothing is written.
+    pub async fn record_certificate(&self, cert: &NewCertificate) -> Result<(), StoreError> {
+        let serial = cert.serial_hex.to_ascii_lowercase();
+        let key = cert.address.key();
+        let mut tx = self.pool.begin().await?;
+        let inserted = sqlx::query(
+            "INSERT INTO issued_certificates (serial_hex, address_key, device_id, sha256_hex, \
+             not_before, not_after, issued_at) \
+             SELECT $1, address_key, $3, $4, $5, $6, $7 FROM users WHERE address_key = $2 \
+             ON CONFLICT DO NOTHING",
+        )
+        .bind(&serial)
+        .bind(&key)
+        .bind(cert.device_id.clone())
+        .bind(cert.sha256_hex.to_ascii_lowercase())
+        .bind(unix_seconds(cert.not_before))
+        .bind(unix_seconds(cert.not_after))
+        .bind(unix_seconds(cert.issued_at))
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        if inserted == 0 {
+            let user_exists = sqlx::query("SELECT 1 FROM users WHERE address_key = $1")
+                .bind(&key)
+                .fetch_optional(&mut *tx)
+                .await?
+                .is_some();
+            return Err(if user_exists {
+                StoreError::CertificateExists(serial)
+            } else {
+                StoreError::UnknownUser(cert.address.to_string())
+            });
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Every certificate issued to a user, oldest first.
+    pub async fn certificates_for(
+        &self,
+        address: &SipAddress,
+    ) -> Result<Vec<CertificateRecord>, StoreError> {
+        sqlx::query(CERTS_BY_USER)
+            .bind(address.key())
+            .fetch_all(&self.pool)
+            .await?
+            .iter()
+            .map(certificate_from_row)
+            .collect()
+    }
+
+    /// One certificate by serial number (hex, any case).
+    pub async fn certificate(
+        &self,
+        serial_hex: &str,
+    ) -> Result<Option<CertificateRecord>, StoreError> {
+        sqlx::query(CERT_BY_SERIAL)
+            .bind(serial_hex.to_ascii_lowercase())
+            .fetch_optional(&self.pool)
+            .await?
+            .map(|row| certificate_from_row(&row))
+            .transpose()
+    }
+}
+
+const CERTS_BY_USER: &str = "SELECT c.serial_hex, u.address, c.device_id, c.sha256_hex, \
+                             c.not_before, c.not_after, c.issued_at FROM issued_certificates c \
+                             JOIN users u ON u.address_key = c.address_key \
+                             WHERE c.address_key = $1 ORDER BY c.issued_at, c.serial_hex";
+const CERT_BY_SERIAL: &str = "SELECT c.serial_hex, u.address, c.device_id, c.sha256_hex, \
+                              c.not_before, c.not_after, c.issued_at FROM issued_certificates c \
+                              JOIN users u ON u.address_key = c.address_key \
+                              WHERE c.serial_hex = $1";
+
 const USER_BY_KEY: &str = "SELECT address, display_name, object_id, enabled, password_hash, \
                            created_at, updated_at FROM users WHERE address_key = $1";
 const USERS_BY_DOMAIN: &str = "SELECT address, display_name, object_id, enabled, password_hash, \
@@ -429,6 +536,21 @@ fn user_from_row(row: &AnyRow) -> Result<User, StoreError> {
         created_at: from_unix(row.try_get("created_at")?)?,
         updated_at: from_unix(row.try_get("updated_at")?)?,
         address,
+    })
+}
+
+fn certificate_from_row(row: &AnyRow) -> Result<CertificateRecord, StoreError> {
+    let address: String = row.try_get("address")?;
+    let address = SipAddress::parse(&address)
+        .map_err(|e| StoreError::Corrupt(format!("certificate owner: {e}")))?;
+    Ok(CertificateRecord {
+        serial_hex: row.try_get("serial_hex")?,
+        address,
+        device_id: row.try_get("device_id")?,
+        sha256_hex: row.try_get("sha256_hex")?,
+        not_before: from_unix(row.try_get("not_before")?)?,
+        not_after: from_unix(row.try_get("not_after")?)?,
+        issued_at: from_unix(row.try_get("issued_at")?)?,
     })
 }
 

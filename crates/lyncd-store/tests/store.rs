@@ -414,3 +414,89 @@ async fn stored_password_hashes_verify() {
     );
     assert!(!format!("{alice:?}").contains("argon2"));
 }
+
+fn cert(serial: &str, address: &str, issued_at: UtcTime) -> lyncd_store::NewCertificate {
+    lyncd_store::NewCertificate {
+        serial_hex: serial.to_string(),
+        address: addr(address),
+        device_id: Some("{5ccdb10d-dca1-559e-ad2b-b514060a2da2}".into()),
+        sha256_hex: format!("{serial:0>64}"),
+        not_before: issued_at - Duration::minutes(5),
+        not_after: issued_at + Duration::hours(8),
+        issued_at,
+    }
+}
+
+#[tokio::test]
+async fn issued_certificates_are_recorded_per_user_and_by_serial() {
+    let (_dir, store) = fresh().await;
+    store
+        .add_user(new_user("Alice@Contoso.test", "o-a"), T0)
+        .await
+        .unwrap();
+    store
+        .add_user(new_user("bob@contoso.test", "o-b"), T0)
+        .await
+        .unwrap();
+    assert!(
+        store
+            .certificates_for(&addr("alice@contoso.test"))
+            .await
+            .unwrap()
+            .is_empty()
+    );
+
+    let first = cert("7F01AB", "alice@contoso.test", T0 + Duration::hours(1));
+    store.record_certificate(&first).await.unwrap();
+    let mut second = cert("0102", "ALICE@contoso.test", T0 + Duration::hours(2));
+    second.device_id = None;
+    store.record_certificate(&second).await.unwrap();
+    store
+        .record_certificate(&cert("0a0b", "bob@contoso.test", T0))
+        .await
+        .unwrap();
+
+    let alice = store
+        .certificates_for(&addr("alice@CONTOSO.test"))
+        .await
+        .unwrap();
+    assert_eq!(
+        alice
+            .iter()
+            .map(|c| c.serial_hex.as_str())
+            .collect::<Vec<_>>(),
+        ["7f01ab", "0102"],
+        "oldest first, serials lower-cased"
+    );
+    assert_eq!(alice[0].address.to_string(), "Alice@contoso.test");
+    assert_eq!(alice[0].not_before, T0 + Duration::minutes(55));
+    assert_eq!(alice[0].not_after, T0 + Duration::hours(9));
+    assert_eq!(alice[0].issued_at, T0 + Duration::hours(1));
+    assert_eq!(alice[0].device_id, first.device_id);
+    assert_eq!(alice[1].device_id, None);
+
+    let by_serial = store.certificate("7F01AB").await.unwrap().unwrap();
+    assert_eq!(by_serial, alice[0]);
+    assert!(store.certificate("ffff").await.unwrap().is_none());
+
+    // The same serial twice, and a certificate for nobody, are refused and change nothing.
+    let err = store.record_certificate(&first).await.unwrap_err();
+    assert!(
+        matches!(err, StoreError::CertificateExists(ref s) if s == "7f01ab"),
+        "{err:?}"
+    );
+    let err = store
+        .record_certificate(&cert("0c", "carol@contoso.test", T0))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StoreError::UnknownUser(_)), "{err:?}");
+    assert!(store.certificate("0c").await.unwrap().is_none());
+    assert_eq!(
+        store
+            .certificates_for(&addr("alice@contoso.test"))
+            .await
+            .unwrap()
+            .len(),
+        2
+    );
+}
