@@ -13,6 +13,7 @@ pub struct ServerConfig {
     pub listen: Listen,
     pub public: Public,
     pub tokens: Tokens,
+    pub sip: Sip,
     /// SIP domains homed on another deployment: domain → that deployment's Autodiscover root URL.
     /// Discovery requests for them are answered with a `Redirect`.
     pub redirects: BTreeMap<String, String>,
@@ -41,6 +42,29 @@ pub struct Listen {
     /// Plain HTTP, for the first lyncdiscover GET only (answered with a Redirect to HTTPS).
     pub http: Option<SocketAddr>,
     pub sip_tls: Option<SocketAddr>,
+    /// SIP over plain TCP (off by default: sign-in secrets are protected by TLS-DSK, but the
+    /// rest of the traffic would not be encrypted).
+    pub sip_tcp: Option<SocketAddr>,
+}
+
+/// The registrar.
+#[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields, default)]
+pub struct Sip {
+    /// Registration lifetime granted (seconds); clients refresh 30 s before it ends.
+    pub registration_secs: u32,
+    /// Keep-alive interval advertised to clients (seconds). An idle connection is closed after
+    /// twice this long.
+    pub keepalive_secs: u32,
+}
+
+impl Default for Sip {
+    fn default() -> Self {
+        Sip {
+            registration_secs: 7200,
+            keepalive_secs: 300,
+        }
+    }
 }
 
 /// Ports clients connect to, when they differ from the listen ports (a load balancer or NAT in
@@ -61,6 +85,9 @@ pub struct Tokens {
     pub web_ticket_secs: u32,
     /// Tolerated clock difference when checking token validity (seconds).
     pub clock_skew_secs: u32,
+    /// Validity of a user certificate issued by Certificate Provisioning (hours). pidgin-sipe
+    /// re-provisions when less than an hour remains; Microsoft's default is 8.
+    pub user_certificate_hours: u32,
 }
 
 impl Default for Names {
@@ -80,6 +107,7 @@ impl Default for Listen {
             https: SocketAddr::from(([127, 0, 0, 1], 443)),
             http: Some(SocketAddr::from(([127, 0, 0, 1], 80))),
             sip_tls: Some(SocketAddr::from(([127, 0, 0, 1], 5061))),
+            sip_tcp: None,
         }
     }
 }
@@ -90,6 +118,7 @@ impl Default for Tokens {
             idp_token_secs: 8 * 3600,
             web_ticket_secs: 8 * 3600,
             clock_skew_secs: 300,
+            user_certificate_hours: 8,
         }
     }
 }
@@ -106,6 +135,15 @@ pub enum ConfigError {
     BadRedirect { domain: String, url: String },
     #[error("configuration: token lifetimes must be between 60 seconds and 30 days")]
     BadLifetime,
+    #[error(
+        "configuration: tokens.user_certificate_hours must be between 2 and 4320 (180 days); \
+         clients renew certificates with less than an hour left"
+    )]
+    BadCertificateLifetime,
+    #[error(
+        "configuration: sip.registration_secs must be 60..=86400 and sip.keepalive_secs 10..=3600"
+    )]
+    BadSipTiming,
 }
 
 impl ServerConfig {
@@ -154,6 +192,11 @@ impl ServerConfig {
             || !range.contains(&self.tokens.web_ticket_secs)
         {
             return Err(ConfigError::BadLifetime);
+        }
+        if !(60..=86_400).contains(&self.sip.registration_secs)
+            || !(10..=3600).contains(&self.sip.keepalive_secs)
+        {
+            return Err(ConfigError::BadSipTiming);
         }
         Ok(())
     }
@@ -220,5 +263,10 @@ mod tests {
         assert!(matches!(e, ConfigError::BadRedirect { .. }));
         let e = ServerConfig::from_toml("[tokens]\nweb_ticket_secs = 5").unwrap_err();
         assert!(matches!(e, ConfigError::BadLifetime));
+        let e = ServerConfig::from_toml("[tokens]\nuser_certificate_hours = 1").unwrap_err();
+        assert!(matches!(e, ConfigError::BadCertificateLifetime), "{e}");
+        let cfg = ServerConfig::from_toml("[tokens]\nuser_certificate_hours = 24").unwrap();
+        assert_eq!(cfg.tokens.user_certificate_hours, 24);
+        assert_eq!(ServerConfig::default().tokens.user_certificate_hours, 8);
     }
 }

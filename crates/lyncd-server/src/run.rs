@@ -36,6 +36,8 @@ pub enum StartError {
     Store(#[from] lyncd_store::StoreError),
     #[error(transparent)]
     Tls(#[from] crate::tls::TlsError),
+    #[error(transparent)]
+    Sip(#[from] crate::sip::SipStartError),
 }
 
 /// The running servers. Dropping it does not stop them: call [`Running::shutdown`].
@@ -43,6 +45,7 @@ pub struct Running {
     pub https: SocketAddr,
     pub http: Option<SocketAddr>,
     pub sip_tls: Option<SocketAddr>,
+    pub sip_tcp: Option<SocketAddr>,
     stop: watch::Sender<bool>,
     tasks: JoinSet<()>,
 }
@@ -93,6 +96,10 @@ pub async fn start(app: Arc<App>) -> Result<Running, StartError> {
         Some(a) => Some(bind(a, "SIP over TLS").await?),
         None => None,
     };
+    let sip_tcp = match cfg.listen.sip_tcp {
+        Some(a) => Some(bind(a, "SIP over TCP").await?),
+        None => None,
+    };
 
     let resolver = Arc::new(CertResolver::new(
         &app.keys.ca,
@@ -111,6 +118,7 @@ pub async fn start(app: Arc<App>) -> Result<Running, StartError> {
         })?,
         http.as_ref().and_then(|l| l.local_addr().ok()),
         sip.as_ref().and_then(|l| l.local_addr().ok()),
+        sip_tcp.as_ref().and_then(|l| l.local_addr().ok()),
     );
 
     tasks.spawn(serve_http(
@@ -127,20 +135,27 @@ pub async fn start(app: Arc<App>) -> Result<Running, StartError> {
             stop_rx.clone(),
         ));
     }
-    if let Some(l) = sip {
-        tasks.spawn(crate::sip::serve(
-            l,
-            acceptor.clone(),
-            cfg.names.pool.clone(),
-            stop_rx.clone(),
-        ));
+    if sip.is_some() || sip_tcp.is_some() {
+        let registrar = crate::sip::SipService::new(app.clone())?;
+        if let Some(l) = sip {
+            tasks.spawn(
+                registrar
+                    .clone()
+                    .serve(l, Some(acceptor.clone()), stop_rx.clone()),
+            );
+        }
+        if let Some(l) = sip_tcp {
+            tasks.spawn(registrar.clone().serve(l, None, stop_rx.clone()));
+        }
+        tasks.spawn(registrar.timers(stop_rx.clone()));
     }
     tasks.spawn(refresh_certificate(app.clone(), resolver, stop_rx));
-    tracing::info!(https = %addrs.0, http = ?addrs.1, sip_tls = ?addrs.2, web = %cfg.names.web, "lyncd serving");
+    tracing::info!(https = %addrs.0, http = ?addrs.1, sip_tls = ?addrs.2, sip_tcp = ?addrs.3, web = %cfg.names.web, "lyncd serving");
     Ok(Running {
         https: addrs.0,
         http: addrs.1,
         sip_tls: addrs.2,
+        sip_tcp: addrs.3,
         stop,
         tasks,
     })

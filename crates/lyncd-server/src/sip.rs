@@ -1,167 +1,298 @@
-//! The SIP-over-TLS listener on the pool address.
+//! The SIP listeners (TLS on the pool address, optionally plain TCP) around the registrar core.
 //!
-//! This milestone has no registrar yet (it is the next one): every request is read in full,
-//! logged, and refused with `403 Forbidden` plus a `Warning` that says why, so a client and its
-//! user see a clear answer instead of a dead connection. CRLF keep-alives are ignored.
+//! This file only moves bytes: it frames messages with [`lyncd_sip::Decoder`], looks the sender
+//! up in the store, hands each message to [`lyncd_registrar::Registrar`] with the time, writes
+//! what the core wants sent, and logs the core's events. Every protocol decision is in the core.
 
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use bytes::{Bytes, BytesMut};
+use lyncd_core::OsEntropy;
+use lyncd_registrar::{Account, ConnId, Event, Registrar, RegistrarConfig};
+use lyncd_sip::{Decoder, Frame, Limits, Message};
+use lyncd_tlsdsk::ServerContext;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpListener;
+use tokio::sync::{mpsc, watch};
 use tokio_rustls::TlsAcceptor;
 
-const MAX_HEAD: usize = 64 * 1024;
+use crate::App;
 
-pub async fn serve(
-    listener: TcpListener,
-    acceptor: TlsAcceptor,
-    server_name: String,
-    mut stop: tokio::sync::watch::Receiver<bool>,
-) {
-    loop {
-        let (tcp, peer) = tokio::select! {
-            r = listener.accept() => match r {
-                Ok(c) => c,
-                Err(e) => { tracing::warn!(error = %e, "sip: accept failed"); continue; }
-            },
-            _ = stop.changed() => return,
+#[derive(Debug, thiserror::Error)]
+pub enum SipStartError {
+    #[error("issuing the registrar's TLS-DSK certificate: {0}")]
+    Certificate(#[from] lyncd_pki::PkiError),
+    #[error("setting up TLS-DSK: {0}")]
+    TlsDsk(#[from] lyncd_tlsdsk::TlsDskError),
+}
+
+/// The registrar and the connections it can write to.
+pub struct SipService {
+    app: Arc<App>,
+    registrar: Mutex<Registrar>,
+    connections: Mutex<HashMap<ConnId, mpsc::UnboundedSender<Bytes>>>,
+    next_conn: AtomicU64,
+}
+
+impl SipService {
+    /// Issues the pool's RSA certificate for the tunnelled handshake (TLS-DSK needs RSA key
+    /// transport, sip.md §5.8) and trusts user certificates from lyncd's CA.
+    pub fn new(app: Arc<App>) -> Result<Arc<SipService>, SipStartError> {
+        let pool = app.config.names.pool.clone();
+        let identity =
+            app.keys
+                .ca
+                .issue_signing_cert(&pool, app.now(), time::Duration::days(365))?;
+        let tls = ServerContext::new(
+            &identity.chain_pem,
+            identity.key_pem.expose(),
+            app.keys.ca.cert_pem(),
+        )?;
+        let mut config = RegistrarConfig::new(pool, app.urls.certprov());
+        config.registration_expires = app.config.sip.registration_secs;
+        config.max_registration_expires = app.config.sip.registration_secs;
+        config.keepalive_timeout = app.config.sip.keepalive_secs;
+        Ok(Arc::new(SipService {
+            app,
+            registrar: Mutex::new(Registrar::new(config, tls)),
+            connections: Mutex::new(HashMap::new()),
+            next_conn: AtomicU64::new(1),
+        }))
+    }
+
+    fn registrar(&self) -> MutexGuard<'_, Registrar> {
+        // A panic while holding the lock cannot leave the registrar half-updated in a way
+        // that matters more than refusing all further sign-ins would.
+        self.registrar.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn connections(&self) -> MutexGuard<'_, HashMap<ConnId, mpsc::UnboundedSender<Bytes>>> {
+        self.connections.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Sends what the core queued and logs what it decided.
+    fn flush(&self, registrar: &mut Registrar) {
+        while let Some(t) = registrar.poll_transmit() {
+            if let Some(tx) = self.connections().get(&t.conn) {
+                let _ = tx.send(Bytes::copy_from_slice(t.message.as_bytes()));
+            }
+        }
+        while let Some(event) = registrar.poll_event() {
+            log_event(&event);
+        }
+    }
+
+    async fn account(&self, msg: &Message) -> Account {
+        if !msg
+            .method()
+            .is_some_and(|m| m.eq_ignore_ascii_case("REGISTER"))
+        {
+            return Account::Unknown;
+        }
+        let Ok(address) = lyncd_registrar::sender(msg) else {
+            return Account::Unknown;
         };
-        let acceptor = acceptor.clone();
-        let name = server_name.clone();
-        tokio::spawn(async move {
-            match acceptor.accept(tcp).await {
-                Ok(tls) => {
-                    if let Err(e) = connection(tls, &name).await {
-                        tracing::info!(%peer, error = %e, "sip: connection closed");
+        match self.app.store.user(&address).await {
+            Ok(Some(u)) if u.enabled => Account::Enabled,
+            Ok(Some(_)) => Account::Disabled,
+            Ok(None) => Account::Unknown,
+            Err(e) => {
+                tracing::error!(error = %e, "sip: user lookup failed; refusing sign-in");
+                Account::Unknown
+            }
+        }
+    }
+
+    async fn dispatch(&self, conn: ConnId, msg: Message) {
+        let account = self.account(&msg).await;
+        let now = self.app.now();
+        let mut registrar = self.registrar();
+        registrar.handle(now, conn, &msg, account, &mut OsEntropy);
+        self.flush(&mut registrar);
+    }
+
+    /// Expires handshakes, security associations and bindings on time.
+    pub async fn timers(self: Arc<Self>, mut stop: watch::Receiver<bool>) {
+        loop {
+            tokio::select! {
+                _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+                _ = stop.changed() => return,
+            }
+            let now = self.app.now();
+            let mut registrar = self.registrar();
+            if registrar.poll_timeout().is_some_and(|t| t <= now) {
+                registrar.handle_timeout(now);
+                self.flush(&mut registrar);
+            }
+        }
+    }
+
+    /// Accepts connections until `stop`; `tls` is `None` for the plain-TCP listener.
+    pub async fn serve(
+        self: Arc<Self>,
+        listener: TcpListener,
+        tls: Option<TlsAcceptor>,
+        mut stop: watch::Receiver<bool>,
+    ) {
+        loop {
+            let (tcp, peer) = tokio::select! {
+                r = listener.accept() => match r {
+                    Ok(c) => c,
+                    Err(e) => { tracing::warn!(error = %e, "sip: accept failed"); continue; }
+                },
+                _ = stop.changed() => return,
+            };
+            let svc = self.clone();
+            let stop = stop.clone();
+            let tls = tls.clone();
+            tokio::spawn(async move {
+                match tls {
+                    Some(acceptor) => match acceptor.accept(tcp).await {
+                        Ok(stream) => svc.connection(stream, peer, stop).await,
+                        Err(e) => tracing::info!(%peer, error = %e, "sip: TLS handshake failed"),
+                    },
+                    None => svc.connection(tcp, peer, stop).await,
+                }
+            });
+        }
+    }
+
+    async fn connection<S>(
+        self: Arc<Self>,
+        io: S,
+        peer: std::net::SocketAddr,
+        mut stop: watch::Receiver<bool>,
+    ) where
+        S: AsyncRead + AsyncWrite + Send + 'static,
+    {
+        let conn = self.next_conn.fetch_add(1, Ordering::Relaxed);
+        let (tx, mut rx) = mpsc::unbounded_channel::<Bytes>();
+        self.connections().insert(conn, tx.clone());
+        let (mut reader, mut writer) = tokio::io::split(io);
+        let writing = tokio::spawn(async move {
+            while let Some(bytes) = rx.recv().await {
+                if writer.write_all(&bytes).await.is_err() {
+                    return;
+                }
+            }
+            let _ = writer.shutdown().await;
+        });
+        tracing::debug!(%peer, conn, "sip: connection opened");
+
+        // Clients send CRLFCRLF after `keepalive` seconds of silence; allow twice that.
+        let idle = Duration::from_secs(u64::from(self.app.config.sip.keepalive_secs) * 2);
+        let mut decoder = Decoder::new(Limits::default());
+        let mut buf = BytesMut::with_capacity(8 * 1024);
+        let why = 'conn: loop {
+            loop {
+                match decoder.decode(&mut buf) {
+                    Ok(Some(Frame::KeepAlive)) => {}
+                    Ok(Some(Frame::Message(msg))) => self.dispatch(conn, msg).await,
+                    Ok(None) => break,
+                    Err(e) => {
+                        // Framing is lost: answer what we can and close.
+                        let (code, phrase) = e.status();
+                        let text = e.to_string().replace('"', "'");
+                        let reply = format!(
+                            "SIP/2.0 {code} {phrase}\r\nWarning: 399 {} \"{text}\"\r\nContent-Length: 0\r\n\r\n",
+                            self.app.config.names.pool
+                        );
+                        let _ = tx.send(Bytes::from(reply));
+                        break 'conn format!("unreadable SIP: {e}");
                     }
                 }
-                Err(e) => tracing::info!(%peer, error = %e, "sip: TLS handshake failed"),
             }
-        });
-    }
-}
-
-async fn connection<S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin>(
-    mut io: S,
-    server: &str,
-) -> std::io::Result<()> {
-    let mut buf = Vec::with_capacity(4096);
-    loop {
-        // skip CRLF keep-alives between messages
-        while buf.starts_with(b"\r\n") {
-            buf.drain(..2);
-        }
-        if let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
-            let head = String::from_utf8_lossy(&buf[..end]).to_string();
-            let len = header_values(&head, "content-length", "l")
-                .first()
-                .map(|v| v.trim().parse::<usize>())
-                .transpose()
-                .map_err(|_| std::io::Error::other("bad Content-Length"))?
-                .unwrap_or(0);
-            let total = end + 4 + len;
-            if buf.len() < total {
-                read_more(&mut io, &mut buf).await?;
-                continue;
+            let read = tokio::select! {
+                r = tokio::time::timeout(idle, reader.read_buf(&mut buf)) => r,
+                _ = stop.changed() => break 'conn "server stopping".to_string(),
+            };
+            match read {
+                Err(_) => break format!("idle for {} s", idle.as_secs()),
+                Ok(Err(e)) => break format!("read error: {e}"),
+                Ok(Ok(0)) => break "closed by the client".to_string(),
+                Ok(Ok(_)) => {}
             }
-            buf.drain(..total);
-            if let Some(response) = refuse(&head, server) {
-                io.write_all(response.as_bytes()).await?;
-            }
-            continue;
+        };
+        tracing::info!(%peer, conn, reason = %why, "sip: connection ended");
+        self.connections().remove(&conn);
+        {
+            let mut registrar = self.registrar();
+            registrar.connection_closed(conn);
+            self.flush(&mut registrar);
         }
-        if buf.len() > MAX_HEAD {
-            return Err(std::io::Error::other("SIP message head over 64 KiB"));
-        }
-        read_more(&mut io, &mut buf).await?;
+        drop(tx);
+        let _ = writing.await;
     }
 }
 
-async fn read_more<S: tokio::io::AsyncRead + Unpin>(
-    io: &mut S,
-    buf: &mut Vec<u8>,
-) -> std::io::Result<()> {
-    let mut chunk = [0u8; 8192];
-    let n = io.read(&mut chunk).await?;
-    if n == 0 {
-        return Err(std::io::Error::new(
-            std::io::ErrorKind::UnexpectedEof,
-            "peer closed",
-        ));
-    }
-    buf.extend_from_slice(&chunk[..n]);
-    Ok(())
-}
-
-fn header_values<'a>(head: &'a str, name: &str, compact: &str) -> Vec<&'a str> {
-    head.split("\r\n")
-        .skip(1)
-        .filter_map(|l| l.split_once(':'))
-        .filter(|(n, _)| {
-            n.trim().eq_ignore_ascii_case(name) || n.trim().eq_ignore_ascii_case(compact)
-        })
-        .map(|(_, v)| v.trim())
-        .collect()
-}
-
-/// The 403 for a request; `None` for a response (nothing to answer).
-fn refuse(head: &str, server: &str) -> Option<String> {
-    let request_line = head.split("\r\n").next()?;
-    if request_line.starts_with("SIP/2.0") {
-        return None;
-    }
-    tracing::info!(request = %request_line, "sip: request received; registration is not available in this version");
-    let mut out = String::from("SIP/2.0 403 Forbidden\r\n");
-    for (name, compact) in [
-        ("Via", "v"),
-        ("From", "f"),
-        ("To", "t"),
-        ("Call-ID", "i"),
-        ("CSeq", ""),
-    ] {
-        for v in header_values(head, name, if compact.is_empty() { name } else { compact }) {
-            out.push_str(&format!("{name}: {v}\r\n"));
+fn log_event(event: &Event) {
+    match event {
+        Event::Challenged { conn, aor } => {
+            tracing::info!(conn, user = %aor, "sip: REGISTER challenged (TLS-DSK)")
         }
-    }
-    out.push_str(&format!(
-        "Warning: 399 {server} \"SIP registration is not available on this lyncd version yet\"\r\n\
-         Server: lyncd/{}\r\nContent-Length: 0\r\n\r\n",
-        env!("CARGO_PKG_VERSION")
-    ));
-    Some(out)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn refusal_echoes_the_transaction_headers() {
-        let head = "REGISTER sip:contoso.com SIP/2.0\r\nVia: SIP/2.0/tls 127.0.0.1:1;branch=z9hG4bKx\r\n\
-                    From: <sip:alice@contoso.com>;tag=1\r\nTo: <sip:alice@contoso.com>\r\ni: abc\r\nCSeq: 1 REGISTER";
-        let r = refuse(head, "pool.contoso.com").unwrap();
-        assert!(r.starts_with("SIP/2.0 403 Forbidden\r\n"));
-        assert!(r.contains("Via: SIP/2.0/tls 127.0.0.1:1;branch=z9hG4bKx\r\n"));
-        assert!(r.contains("Call-ID: abc\r\n"));
-        assert!(r.contains("CSeq: 1 REGISTER\r\n"));
-        assert!(r.ends_with("Content-Length: 0\r\n\r\n"));
-        assert_eq!(refuse("SIP/2.0 200 OK\r\nCSeq: 1 X", "p"), None);
-    }
-
-    #[tokio::test]
-    async fn reads_pipelined_messages_and_keepalives() {
-        let (mut client, server) = tokio::io::duplex(1 << 16);
-        let task = tokio::spawn(async move { connection(server, "p").await });
-        let msg = "OPTIONS sip:x SIP/2.0\r\nCall-ID: 1\r\nContent-Length: 3\r\n\r\nabc";
-        client
-            .write_all(format!("\r\n\r\n{msg}{msg}").as_bytes())
-            .await
-            .unwrap();
-        let mut got = Vec::new();
-        while got.windows(13).filter(|w| w == b"403 Forbidden").count() < 2 {
-            let mut b = [0u8; 1024];
-            let n = client.read(&mut b).await.unwrap();
-            got.extend_from_slice(&b[..n]);
+        Event::HandshakeStarted { conn, aor, opaque } => {
+            tracing::debug!(conn, user = %aor, opaque, "sip: TLS-DSK handshake started")
         }
-        drop(client);
-        assert!(task.await.unwrap().is_err());
+        Event::HandshakeCompleted {
+            conn,
+            aor,
+            certificate_serial,
+            protocol,
+            cipher,
+            ..
+        } => tracing::info!(
+            conn,
+            user = %aor,
+            certificate = %certificate_serial,
+            protocol,
+            cipher = %cipher,
+            "sip: TLS-DSK handshake completed"
+        ),
+        Event::Registered {
+            conn,
+            aor,
+            epid,
+            expires,
+            refreshed,
+        } => tracing::info!(
+            conn,
+            user = %aor,
+            epid = %epid,
+            expires,
+            refreshed,
+            "sip: registered"
+        ),
+        Event::Unregistered { conn, aor, epid } => {
+            tracing::info!(conn, user = %aor, epid = %epid, "sip: signed out")
+        }
+        Event::BindingExpired { aor, epid } => {
+            tracing::info!(user = %aor, epid = %epid, "sip: registration expired")
+        }
+        Event::SaExpired { aor, opaque } => {
+            tracing::info!(user = %aor, opaque, "sip: security association expired")
+        }
+        Event::Answered {
+            conn,
+            aor,
+            method,
+            event,
+            status,
+        } => tracing::debug!(conn, user = %aor, method, event = ?event, status, "sip: answered"),
+        Event::Refused {
+            conn,
+            aor,
+            method,
+            reason,
+        } => tracing::info!(
+            conn,
+            user = ?aor,
+            method,
+            code = reason.diagnostic_code(),
+            reason = %reason,
+            "sip: request refused"
+        ),
     }
 }

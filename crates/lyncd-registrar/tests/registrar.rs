@@ -1,0 +1,772 @@
+//! The registrar core driven in memory by a SIPE-shaped user agent (sip.md §2.1, §5.2, §6),
+//! with a virtual clock: sign-in, signed traffic, refresh, expiry, and every refusal.
+
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD as B64;
+use bytes::Bytes;
+use lyncd_core::{SeededEntropy, SipAddress, UtcTime};
+use lyncd_pki::CertificateAuthority;
+use lyncd_registrar::{Account, Event, Refusal, Registrar, RegistrarConfig};
+use lyncd_sip::auth::{AuthHeader, AuthParams};
+use lyncd_sip::sign::{self, SigParams};
+use lyncd_sip::{Message, MessageBuilder, epid_to_instance};
+use lyncd_tlsdsk::{ClientContext, ServerContext, SigningKeys};
+use time::Duration;
+use time::macros::datetime;
+
+const POOL: &str = "lyncfe.contoso.com";
+const STS: &str = "https://lyncweb.contoso.com/CertProv/CertProvisioningService.svc";
+const T0: UtcTime = datetime!(2026-11-25 08:00 UTC);
+
+struct World {
+    ca: CertificateAuthority,
+    registrar: Registrar,
+    entropy: SeededEntropy,
+    now: UtcTime,
+}
+
+impl World {
+    fn new() -> World {
+        let ca = CertificateAuthority::generate("lyncd test CA", T0 - Duration::days(1)).unwrap();
+        World::with_ca(ca)
+    }
+
+    fn with_ca(ca: CertificateAuthority) -> World {
+        let pool = ca
+            .issue_signing_cert(POOL, T0 - Duration::hours(1), Duration::days(30))
+            .unwrap();
+        let tls =
+            ServerContext::new(&pool.chain_pem, pool.key_pem.expose(), ca.cert_pem()).unwrap();
+        let mut config = RegistrarConfig::new(POOL, STS);
+        config.registration_expires = 600;
+        config.max_registration_expires = 600;
+        World {
+            registrar: Registrar::new(config, tls),
+            ca,
+            entropy: SeededEntropy::new(7),
+            now: T0,
+        }
+    }
+
+    /// A user certificate from this world's CA, as Certificate Provisioning issues it.
+    fn user_cert(&self, user: &str, lifetime: Duration) -> (String, String) {
+        let address = SipAddress::parse(user).unwrap();
+        let (key, csr) = lyncd_pki::new_user_key_and_csr(&address).unwrap();
+        let cert = self
+            .ca
+            .issue_user_cert(&csr, &address, self.now, lifetime)
+            .unwrap();
+        (cert.pem, key.expose().clone())
+    }
+
+    fn send(&mut self, conn: u64, msg: &Message, account: Account) -> Message {
+        self.registrar
+            .handle(self.now, conn, msg, account, &mut self.entropy);
+        let t = self
+            .registrar
+            .poll_transmit()
+            .expect("the registrar answers every request");
+        assert_eq!(t.conn, conn, "answered on the connection it came from");
+        assert!(
+            self.registrar.poll_transmit().is_none(),
+            "one answer per request"
+        );
+        // What goes on the wire must parse again.
+        Message::parse(Bytes::copy_from_slice(t.message.as_bytes())).unwrap()
+    }
+
+    fn events(&mut self) -> Vec<Event> {
+        std::iter::from_fn(|| self.registrar.poll_event()).collect()
+    }
+
+    fn refusal(&mut self) -> Refusal {
+        self.events()
+            .into_iter()
+            .find_map(|e| match e {
+                Event::Refused { reason, .. } => Some(reason),
+                _ => None,
+            })
+            .expect("a Refused event")
+    }
+}
+
+/// A user agent that speaks like pidgin-sipe.
+struct Ua {
+    user: String,
+    epid: String,
+    call_id: String,
+    cseq: u32,
+    conn: u64,
+    cert: (String, String),
+    account: Account,
+    keys: Option<SigningKeys>,
+    opaque: Option<String>,
+    cnum: u64,
+}
+
+impl Ua {
+    fn new(w: &World, user: &str, conn: u64) -> Ua {
+        Ua {
+            user: user.to_string(),
+            epid: "c97532c1946f".to_string(),
+            call_id: format!("705Ag16DCa41EFi6F0Bm07E8tAC50b71DF{conn:06}"),
+            cseq: 0,
+            conn,
+            cert: w.user_cert(user, Duration::hours(8)),
+            account: Account::Enabled,
+            keys: None,
+            opaque: None,
+            cnum: 0,
+        }
+    }
+
+    fn request(&mut self, method: &str, uri: &str, extra: &[(&str, &str)]) -> MessageBuilder {
+        self.cseq += 1;
+        let instance = epid_to_instance(&self.epid);
+        let mut b = MessageBuilder::request(method, uri)
+            .header(
+                "Via",
+                &format!("SIP/2.0/tls 127.0.0.1:38532;branch=z9hG4bK{:020X}", self.cseq),
+            )
+            .header(
+                "From",
+                &format!("<sip:{}>;tag={};epid={}", self.user, 5634129340u64 + u64::from(self.cseq), self.epid),
+            )
+            .header("To", &format!("<sip:{}>", self.user))
+            .header("Max-Forwards", "70")
+            .header("CSeq", &format!("{} {method}", self.cseq))
+            .header("User-Agent", "Purple/2.14.12 Sipe/1.25.0 (linux-x86_64)")
+            .header("Call-ID", &self.call_id)
+            .header(
+                "Contact",
+                &format!(
+                    "<sip:127.0.0.1:38532;transport=tls;ms-opaque=d3470f2e1d>;methods=\"INVITE, MESSAGE\";proxy=replace;+sip.instance=\"<urn:uuid:{instance}>\""
+                ),
+            );
+        for (n, v) in extra {
+            b = b.header(n, v);
+        }
+        b
+    }
+
+    fn register(&mut self, extra: &[(&str, &str)]) -> Message {
+        let domain = self.user.split('@').nth(1).unwrap().to_string();
+        let mut headers = vec![
+            (
+                "Supported",
+                "gruu-10, adhoclist, msrtc-event-categories, com.microsoft.msrtc.presence",
+            ),
+            ("Event", "registration"),
+            ("Allow-Events", "presence"),
+            ("ms-keep-alive", "UAC;hop-hop=yes"),
+        ];
+        headers.extend_from_slice(extra);
+        self.request("REGISTER", &format!("sip:{domain}"), &headers)
+            .build()
+    }
+
+    fn handshake_auth(&self, data: &[u8]) -> String {
+        let mut p = AuthParams::new("TLS-DSK").quoted("qop", "auth");
+        if let Some(o) = &self.opaque {
+            p = p.quoted("opaque", o);
+        }
+        p.quoted("realm", "SIP Communications Service")
+            .quoted("targetname", POOL)
+            .quoted("gssapi-data", &B64.encode(data))
+            .token("version", "4")
+            .render()
+    }
+
+    /// Signs `msg` as SIPE does after the handshake (sip.md §6.1, §7.2).
+    fn sign(&mut self, msg: Message) -> Message {
+        self.cnum += 1;
+        let crand = format!("{:08x}", 0x1a2b3c00 + self.cnum);
+        let cnum = self.cnum.to_string();
+        let params = SigParams {
+            scheme: "TLS-DSK",
+            rand: &crand,
+            num: &cnum,
+            realm: "SIP Communications Service",
+            targetname: POOL,
+            version: 4,
+        };
+        let buffer = sign::buffer(&msg, &params).unwrap();
+        let response = self
+            .keys
+            .as_ref()
+            .expect("signed in")
+            .sign_client(buffer.as_bytes())
+            .to_uppercase();
+        let value = AuthParams::new("TLS-DSK")
+            .quoted("qop", "auth")
+            .quoted("opaque", self.opaque.as_deref().unwrap())
+            .quoted("realm", "SIP Communications Service")
+            .quoted("targetname", POOL)
+            .quoted("crand", &crand)
+            .quoted("cnum", &cnum)
+            .quoted("response", &response)
+            .render();
+        msg.with_header("Authorization", &value)
+    }
+
+    /// Checks the `Authentication-Info` of a response against the server key (sip.md §7.2).
+    fn verify(&self, msg: &Message) -> bool {
+        let Some(info) = msg.header("Authentication-Info") else {
+            return false;
+        };
+        let auth = AuthHeader::parse(info).unwrap();
+        let params = SigParams::from_auth(&auth, 4).unwrap();
+        let buffer = sign::buffer(msg, &params).unwrap();
+        self.keys
+            .as_ref()
+            .unwrap()
+            .verify_server(buffer.as_bytes(), auth.get("rspauth").unwrap())
+    }
+
+    fn gssapi(msg: &Message) -> Vec<u8> {
+        let h = msg.header("WWW-Authenticate").expect("continuation 401");
+        let a = AuthHeader::parse(h).unwrap();
+        B64.decode(a.get("gssapi-data").unwrap()).unwrap()
+    }
+
+    /// REGISTER → 401 → C1/S1 → C2/S2 → signed REGISTER → 200 OK.
+    fn sign_in(&mut self, w: &mut World) -> Message {
+        let challenge = w.send(self.conn, &self.register(&[]), self.account);
+        assert_eq!(challenge.status(), Some(401));
+        let client = ClientContext::new(&self.cert.0, &self.cert.1, Some(w.ca.cert_pem())).unwrap();
+        let (hello, c1) = client.connect(POOL, w.now).unwrap();
+        let c1_msg = self.register(&[]);
+        let c1_msg = c1_msg.with_header("Authorization", &self.handshake_auth(&c1));
+        let s1 = w.send(self.conn, &c1_msg, self.account);
+        assert_eq!(s1.status(), Some(401), "S1 rides in a 401: {s1:?}");
+        let opaque = AuthHeader::parse(s1.header("WWW-Authenticate").unwrap())
+            .unwrap()
+            .get("opaque")
+            .unwrap()
+            .to_string();
+        self.opaque = Some(opaque);
+        let (finish, c2) = hello.step(&Ua::gssapi(&s1)).unwrap();
+        let c2_msg = self
+            .register(&[])
+            .with_header("Authorization", &self.handshake_auth(&c2));
+        let s2 = w.send(self.conn, &c2_msg, self.account);
+        assert_eq!(
+            s2.status(),
+            Some(401),
+            "S2 must be a 401 (sip.md §5.2): {s2:?}"
+        );
+        let done = finish.finish(&Ua::gssapi(&s2)).unwrap();
+        self.keys = Some(done.keys);
+        let c3 = self.register(&[]);
+        let c3 = self.sign(c3);
+        w.send(self.conn, &c3, self.account)
+    }
+}
+
+#[test]
+fn challenge_is_what_sipe_reads() {
+    let mut w = World::new();
+    let mut ua = Ua::new(&w, "alice@contoso.com", 1);
+    let r = w.send(1, &ua.register(&[]), Account::Enabled);
+    assert_eq!(r.status(), Some(401));
+    assert_eq!(r.reason(), Some("Unauthorized"));
+    assert_eq!(
+        r.header("WWW-Authenticate").unwrap(),
+        format!(
+            "TLS-DSK realm=\"SIP Communications Service\", targetname=\"{POOL}\", version=4, sts-uri=\"{STS}\""
+        )
+    );
+    assert_eq!(r.call_id().unwrap(), ua.call_id);
+    assert_eq!(r.header("CSeq"), Some("1 REGISTER"));
+    assert!(r.to_addr().unwrap().tag().is_some());
+    assert!(r.header("Date").unwrap().ends_with(" GMT"));
+    assert!(matches!(w.events()[..], [Event::Challenged { .. }]));
+}
+
+#[test]
+fn full_sign_in_refresh_and_sign_out() {
+    let mut w = World::new();
+    let mut ua = Ua::new(&w, "alice@contoso.com", 1);
+    let ok = ua.sign_in(&mut w);
+    assert_eq!(ok.status(), Some(200), "{ok:?}");
+    assert!(ua.verify(&ok), "rspauth verifies with the server key");
+    assert_eq!(ok.header("Expires"), Some("600"));
+    let supported: Vec<&str> = ok.header_all("Supported").collect();
+    assert_eq!(
+        supported,
+        ["gruu-10", "adhoclist", "msrtc-event-categories"]
+    );
+    let allow = ok.header("Allow-Events").unwrap();
+    assert!(!allow.contains(", "), "SIPE splits on ',' without trimming");
+    for e in [
+        "vnd-microsoft-roaming-contacts",
+        "vnd-microsoft-roaming-self",
+        "vnd-microsoft-provisioning-v2",
+        "presence",
+    ] {
+        assert!(allow.split(',').any(|x| x == e), "{e} in Allow-Events");
+    }
+    let contact = ok.header("Contact").unwrap();
+    assert!(
+        contact.contains(&epid_to_instance(&ua.epid)),
+        "Contact echoed"
+    );
+    assert!(contact.contains("gruu=\"sip:alice@contoso.com;opaque=user:epid:"));
+    assert!(ok.header("ms-keep-alive").unwrap().contains("timeout=300"));
+    let info = AuthHeader::parse(ok.header("Authentication-Info").unwrap()).unwrap();
+    assert_eq!(info.get("realm"), Some("SIP Communications Service"));
+    assert_eq!(info.get("targetname"), Some(POOL));
+    assert_eq!(info.get("opaque"), ua.opaque.as_deref());
+    assert_eq!(w.registrar.bindings("alice@contoso.com").len(), 1);
+    let events = w.events();
+    assert!(events.iter().any(
+        |e| matches!(e, Event::HandshakeCompleted { protocol, .. } if protocol.starts_with("TLS"))
+    ));
+    assert!(events.iter().any(|e| matches!(
+        e,
+        Event::Registered {
+            refreshed: false,
+            expires: 600,
+            ..
+        }
+    )));
+
+    // Refresh 30 s before the end, with a new SA-signed REGISTER.
+    w.now += Duration::seconds(570);
+    w.registrar.handle_timeout(w.now);
+    assert_eq!(w.registrar.bindings("alice@contoso.com").len(), 1);
+    let refresh = ua.register(&[]);
+    let refresh = ua.sign(refresh);
+    let ok = w.send(1, &refresh, Account::Enabled);
+    assert_eq!(ok.status(), Some(200));
+    assert!(ua.verify(&ok));
+    assert!(w.events().iter().any(|e| matches!(
+        e,
+        Event::Registered {
+            refreshed: true,
+            ..
+        }
+    )));
+    let expires = w.registrar.bindings("alice@contoso.com")[0].expires;
+    assert_eq!(expires, w.now + Duration::seconds(600));
+
+    // Sign out.
+    let bye = ua.register(&[("Expires", "0")]);
+    let bye = ua.sign(bye);
+    let ok = w.send(1, &bye, Account::Enabled);
+    assert_eq!(ok.status(), Some(200));
+    assert!(ua.verify(&ok));
+    assert!(w.registrar.bindings("alice@contoso.com").is_empty());
+}
+
+#[test]
+fn binding_expires_without_refresh_and_sa_ends_with_the_certificate() {
+    let mut w = World::new();
+    let mut ua = Ua::new(&w, "alice@contoso.com", 1);
+    // A certificate that ends in 2 hours bounds the SA, not the 8-hour cap.
+    ua.cert = w.user_cert("alice@contoso.com", Duration::hours(2));
+    assert_eq!(ua.sign_in(&mut w).status(), Some(200));
+    w.events();
+    w.now += Duration::seconds(601);
+    assert!(w.registrar.poll_timeout().unwrap() <= w.now);
+    w.registrar.handle_timeout(w.now);
+    assert!(w.registrar.bindings("alice@contoso.com").is_empty());
+    assert!(
+        w.events()
+            .iter()
+            .any(|e| matches!(e, Event::BindingExpired { .. }))
+    );
+
+    // Two hours on, the SA is over: a signed REGISTER gets a fresh challenge (sip.md §8).
+    w.now = T0 + Duration::hours(2) + Duration::seconds(1);
+    w.registrar.handle_timeout(w.now);
+    assert_eq!(w.registrar.security_associations(), 0);
+    let late = ua.register(&[]);
+    let late = ua.sign(late);
+    let r = w.send(1, &late, Account::Enabled);
+    assert_eq!(r.status(), Some(401));
+    assert!(r.header("WWW-Authenticate").unwrap().contains("sts-uri="));
+
+    // Re-authentication with a new certificate works on the same connection, and cnum goes on
+    // from the old SA (SIPE does not reset it).
+    ua.cert = w.user_cert("alice@contoso.com", Duration::hours(8));
+    let cnum_before = ua.cnum;
+    assert_eq!(ua.sign_in(&mut w).status(), Some(200));
+    assert!(ua.cnum > cnum_before);
+    assert_eq!(w.registrar.security_associations(), 1);
+}
+
+#[test]
+fn self_subscriptions_and_service_get_signed_answers() {
+    let mut w = World::new();
+    let mut ua = Ua::new(&w, "alice@contoso.com", 1);
+    assert_eq!(ua.sign_in(&mut w).status(), Some(200));
+    let sub_headers = [
+        ("Supported", "com.microsoft.autoextend"),
+        ("Supported", "ms-benotify"),
+        ("Proxy-Require", "ms-benotify"),
+        ("Supported", "ms-piggyback-first-notify"),
+    ];
+    for (event, expect_type) in [
+        (
+            "vnd-microsoft-roaming-contacts",
+            Some("application/vnd-microsoft-roaming-contacts+xml"),
+        ),
+        (
+            "vnd-microsoft-roaming-self",
+            Some("application/vnd-microsoft-roaming-self+xml"),
+        ),
+        (
+            "vnd-microsoft-provisioning-v2",
+            Some("application/vnd-microsoft-roaming-provisioning-v2+xml"),
+        ),
+        ("presence", None),
+    ] {
+        let mut h = vec![("Event", event)];
+        h.extend_from_slice(&sub_headers);
+        let sub = ua.request("SUBSCRIBE", "sip:alice@contoso.com", &h).build();
+        let sub = ua.sign(sub);
+        let r = w.send(1, &sub, Account::Unknown);
+        assert_eq!(r.status(), Some(200), "{event}");
+        assert!(ua.verify(&r), "{event} answer is signed");
+        assert_eq!(r.header("Content-Type"), expect_type, "{event}");
+        if expect_type.is_some() {
+            assert_eq!(r.header("ms-piggyback-cseq"), Some("1"));
+            assert_eq!(r.header("Event"), Some(event));
+            assert!(!r.body().is_empty());
+        }
+    }
+    let unknown = ua
+        .request(
+            "SUBSCRIBE",
+            "sip:alice@contoso.com",
+            &[("Event", "no-such-event")],
+        )
+        .build();
+    let unknown = ua.sign(unknown);
+    let r = w.send(1, &unknown, Account::Unknown);
+    assert_eq!(r.status(), Some(489));
+    assert!(ua.verify(&r));
+
+    let publish = ua
+        .request("SERVICE", "sip:alice@contoso.com", &[])
+        .body("application/msrtc-category-publish+xml", "<publish/>")
+        .build();
+    let publish = ua.sign(publish);
+    let r = w.send(1, &publish, Account::Unknown);
+    assert_eq!(r.status(), Some(200));
+    assert!(ua.verify(&r));
+}
+
+/// Signs `ua` in, then checks that `bad` is refused with `status`, that the registrar's state did
+/// not change, and that another user still signs in.
+fn refused_without_harm(w: &mut World, bad: &Message, conn: u64, status: u16) -> Refusal {
+    let bindings = w.registrar.bindings("alice@contoso.com").len();
+    let sas = w.registrar.security_associations();
+    let r = w.send(conn, bad, Account::Enabled);
+    assert_eq!(r.status(), Some(status), "{r:?}");
+    assert!(
+        r.header("Warning").is_some_and(|v| v.starts_with("399 ")),
+        "{r:?}"
+    );
+    assert!(r.header("ms-diagnostics").is_some());
+    assert_eq!(w.registrar.bindings("alice@contoso.com").len(), bindings);
+    assert_eq!(w.registrar.security_associations(), sas);
+    let reason = w.refusal();
+    let mut carol = Ua::new(w, "carol@contoso.com", 99);
+    assert_eq!(
+        carol.sign_in(w).status(),
+        Some(200),
+        "the server keeps serving others"
+    );
+    reason
+}
+
+#[test]
+fn signature_faults_are_refused() {
+    let mut w = World::new();
+    let mut ua = Ua::new(&w, "alice@contoso.com", 1);
+    assert_eq!(ua.sign_in(&mut w).status(), Some(200));
+    w.events();
+
+    // Wrong signature: change a signed field after signing.
+    let sub = ua
+        .request(
+            "SUBSCRIBE",
+            "sip:alice@contoso.com",
+            &[("Event", "presence")],
+        )
+        .build();
+    let signed = ua.sign(sub);
+    let tampered = Message::parse(Bytes::from(
+        String::from_utf8(signed.as_bytes().to_vec())
+            .unwrap()
+            .replace("CSeq: ", "CSeq: 1"),
+    ))
+    .unwrap();
+    let r = refused_without_harm(&mut w, &tampered, 1, 403);
+    assert!(matches!(r, Refusal::BadSignature), "{r}");
+
+    // Replayed cnum: the same signed message twice.
+    let sub = ua
+        .request(
+            "SUBSCRIBE",
+            "sip:alice@contoso.com",
+            &[("Event", "presence")],
+        )
+        .build();
+    let signed = ua.sign(sub);
+    assert_eq!(w.send(1, &signed, Account::Enabled).status(), Some(200));
+    let r = refused_without_harm(&mut w, &signed, 1, 403);
+    assert!(matches!(r, Refusal::Replay(_)), "{r}");
+
+    // Missing signature on a request after sign-in.
+    let unsigned = ua
+        .request(
+            "SUBSCRIBE",
+            "sip:alice@contoso.com",
+            &[("Event", "presence")],
+        )
+        .build();
+    let r = refused_without_harm(&mut w, &unsigned, 1, 403);
+    assert!(matches!(r, Refusal::NotSignedIn), "{r}");
+
+    // An Authorization without response.
+    let half = ua
+        .request("SUBSCRIBE", "sip:alice@contoso.com", &[("Event", "presence")])
+        .build()
+        .with_header(
+            "Authorization",
+            &format!(
+                "TLS-DSK qop=\"auth\", opaque=\"{}\", realm=\"SIP Communications Service\", targetname=\"{POOL}\", crand=\"00000001\", cnum=\"900\"",
+                ua.opaque.clone().unwrap()
+            ),
+        );
+    let r = refused_without_harm(&mut w, &half, 1, 403);
+    assert!(
+        matches!(r, Refusal::MissingSignatureParameter("response")),
+        "{r}"
+    );
+
+    // The SA used from another connection.
+    let other = ua
+        .request(
+            "SUBSCRIBE",
+            "sip:alice@contoso.com",
+            &[("Event", "presence")],
+        )
+        .build();
+    let other = ua.sign(other);
+    let r = refused_without_harm(&mut w, &other, 2, 403);
+    assert!(matches!(r, Refusal::WrongConnection), "{r}");
+}
+
+#[test]
+fn certificate_must_belong_to_the_user_in_from() {
+    let mut w = World::new();
+    let mut ua = Ua::new(&w, "alice@contoso.com", 1);
+    ua.cert = w.user_cert("bob@contoso.com", Duration::hours(8));
+    let challenge = w.send(1, &ua.register(&[]), Account::Enabled);
+    assert_eq!(challenge.status(), Some(401));
+    let client = ClientContext::new(&ua.cert.0, &ua.cert.1, None).unwrap();
+    let (hello, c1) = client.connect(POOL, w.now).unwrap();
+    let m = ua
+        .register(&[])
+        .with_header("Authorization", &ua.handshake_auth(&c1));
+    let s1 = w.send(1, &m, Account::Enabled);
+    ua.opaque = AuthHeader::parse(s1.header("WWW-Authenticate").unwrap())
+        .unwrap()
+        .get("opaque")
+        .map(str::to_string);
+    let (_, c2) = hello.step(&Ua::gssapi(&s1)).unwrap();
+    let m = ua
+        .register(&[])
+        .with_header("Authorization", &ua.handshake_auth(&c2));
+    let r = refused_without_harm(&mut w, &m, 1, 403);
+    match r {
+        Refusal::CertificateForAnotherUser { certificate, from } => {
+            assert_eq!(certificate, "sip:bob@contoso.com");
+            assert_eq!(from, "sip:alice@contoso.com");
+        }
+        other => panic!("{other}"),
+    }
+    assert_eq!(w.registrar.security_associations(), 1, "only carol's");
+}
+
+/// Runs C1 and C2 with `ua`'s certificate and returns the answer to C2.
+fn handshake_with(w: &mut World, ua: &mut Ua, account: Account) -> (Message, Refusal) {
+    let client = ClientContext::new(&ua.cert.0, &ua.cert.1, None).unwrap();
+    let (hello, c1) = client.connect(POOL, w.now).unwrap();
+    let m = ua
+        .register(&[])
+        .with_header("Authorization", &ua.handshake_auth(&c1));
+    let s1 = w.send(ua.conn, &m, account);
+    assert_eq!(s1.status(), Some(401));
+    ua.opaque = AuthHeader::parse(s1.header("WWW-Authenticate").unwrap())
+        .unwrap()
+        .get("opaque")
+        .map(str::to_string);
+    let (_, c2) = hello.step(&Ua::gssapi(&s1)).unwrap();
+    let m = ua
+        .register(&[])
+        .with_header("Authorization", &ua.handshake_auth(&c2));
+    let r = w.send(ua.conn, &m, account);
+    let reason = w.refusal();
+    (r, reason)
+}
+
+#[test]
+fn certificates_from_another_ca_or_expired_are_refused() {
+    let mut w = World::new();
+    let stranger = World::new();
+    let mut ua = Ua::new(&stranger, "alice@contoso.com", 1);
+    let (r, reason) = handshake_with(&mut w, &mut ua, Account::Enabled);
+    assert_eq!(r.status(), Some(403));
+    assert!(
+        matches!(
+            reason,
+            Refusal::Handshake(lyncd_tlsdsk::TlsDskError::UntrustedCertificate(_))
+        ),
+        "{reason}"
+    );
+    assert_eq!(w.registrar.security_associations(), 0);
+
+    let mut ua = Ua::new(&w, "alice@contoso.com", 2);
+    w.now += Duration::hours(9);
+    let (r, reason) = handshake_with(&mut w, &mut ua, Account::Enabled);
+    assert_eq!(r.status(), Some(403));
+    assert!(
+        matches!(
+            reason,
+            Refusal::Handshake(lyncd_tlsdsk::TlsDskError::CertificateExpired)
+        ),
+        "{reason}"
+    );
+    assert!(r.header("Warning").unwrap().contains("expired"), "{r:?}");
+    assert_eq!(w.registrar.security_associations(), 0);
+}
+
+#[test]
+fn disabled_or_unknown_accounts_are_refused() {
+    let mut w = World::new();
+    for (conn, account) in [(1, Account::Disabled), (2, Account::Unknown)] {
+        let mut ua = Ua::new(&w, "alice@contoso.com", conn);
+        let (r, reason) = handshake_with(&mut w, &mut ua, account);
+        assert_eq!(r.status(), Some(403));
+        assert!(matches!(reason, Refusal::AccountNotEnabled(_)), "{reason}");
+    }
+    assert_eq!(w.registrar.security_associations(), 0);
+
+    // Disabling takes effect at the next refresh.
+    let mut ua = Ua::new(&w, "alice@contoso.com", 3);
+    assert_eq!(ua.sign_in(&mut w).status(), Some(200));
+    let refresh = ua.register(&[]);
+    let refresh = ua.sign(refresh);
+    let r = w.send(3, &refresh, Account::Disabled);
+    assert_eq!(r.status(), Some(403));
+    assert!(w.registrar.bindings("alice@contoso.com").is_empty());
+}
+
+#[test]
+fn bad_gssapi_data_and_other_schemes_are_refused() {
+    let mut w = World::new();
+    let mut ua = Ua::new(&w, "alice@contoso.com", 1);
+    assert_eq!(ua.sign_in(&mut w).status(), Some(200));
+    w.events();
+
+    let not_base64 = ua.register(&[]).with_header(
+        "Authorization",
+        &format!("TLS-DSK qop=\"auth\", realm=\"SIP Communications Service\", targetname=\"{POOL}\", gssapi-data=\"%%%not base64%%%\", version=4"),
+    );
+    let r = refused_without_harm(&mut w, &not_base64, 1, 403);
+    assert!(matches!(r, Refusal::BadGssapiData), "{r}");
+
+    // Base64 of bytes that are not TLS records, shaped as a first leg.
+    let mut fake_hello = vec![0x16, 0x03, 0x01, 0x00, 0x05, 0x01];
+    fake_hello.extend_from_slice(b"junk");
+    let not_tls = ua
+        .register(&[])
+        .with_header("Authorization", &ua.handshake_auth(&fake_hello));
+    let r = refused_without_harm(&mut w, &not_tls, 1, 403);
+    assert!(matches!(r, Refusal::Handshake(_)), "{r}");
+
+    let ntlm = ua.register(&[]).with_header(
+        "Authorization",
+        "NTLM qop=\"auth\", realm=\"SIP Communications Service\", targetname=\"lyncfe.contoso.com\", gssapi-data=\"\", version=4",
+    );
+    let r = refused_without_harm(&mut w, &ntlm, 1, 403);
+    assert!(matches!(r, Refusal::SchemeNotOffered { .. }), "{r}");
+
+    let foreign = ua.register(&[]).with_header(
+        "Authorization",
+        "TLS-DSK qop=\"auth\", realm=\"SIP Communications Service\", targetname=\"other.example.com\", gssapi-data=\"AAAA\", version=4",
+    );
+    let r = refused_without_harm(&mut w, &foreign, 1, 403);
+    assert!(matches!(r, Refusal::WrongTarget), "{r}");
+}
+
+#[test]
+fn malformed_requests_get_400_and_wrong_domains_403() {
+    let mut w = World::new();
+    let no_call_id = Message::parse(Bytes::from_static(
+        b"REGISTER sip:contoso.com SIP/2.0\r\nVia: SIP/2.0/tls 1.2.3.4:5;branch=z9hG4bK1\r\nFrom: <sip:alice@contoso.com>;tag=1\r\nTo: <sip:alice@contoso.com>\r\nCSeq: 1 REGISTER\r\nContent-Length: 0\r\n\r\n",
+    ))
+    .unwrap();
+    let r = w.send(1, &no_call_id, Account::Enabled);
+    assert_eq!(r.status(), Some(400));
+    assert!(matches!(w.refusal(), Refusal::Malformed(_)));
+
+    let mut ua = Ua::new(&w, "alice@contoso.com", 1);
+    let mut m = ua.register(&[]);
+    m = Message::parse(Bytes::from(
+        String::from_utf8(m.as_bytes().to_vec()).unwrap().replacen(
+            "REGISTER sip:contoso.com",
+            "REGISTER sip:fabrikam.com",
+            1,
+        ),
+    ))
+    .unwrap();
+    let r = w.send(1, &m, Account::Enabled);
+    assert_eq!(r.status(), Some(403));
+    assert!(matches!(w.refusal(), Refusal::DomainMismatch { .. }));
+}
+
+#[test]
+fn instance_must_derive_from_epid() {
+    let mut w = World::new();
+    let mut ua = Ua::new(&w, "alice@contoso.com", 1);
+    ua.epid = "0123456789ab".into();
+    // Contact carries the instance of another epid.
+    let client = ClientContext::new(&ua.cert.0, &ua.cert.1, None).unwrap();
+    let (hello, c1) = client.connect(POOL, w.now).unwrap();
+    let m = ua
+        .register(&[])
+        .with_header("Authorization", &ua.handshake_auth(&c1));
+    let s1 = w.send(1, &m, Account::Enabled);
+    ua.opaque = AuthHeader::parse(s1.header("WWW-Authenticate").unwrap())
+        .unwrap()
+        .get("opaque")
+        .map(str::to_string);
+    let (_, c2) = hello.step(&Ua::gssapi(&s1)).unwrap();
+    let m = ua
+        .register(&[])
+        .with_header("Authorization", &ua.handshake_auth(&c2));
+    let wrong = String::from_utf8(m.as_bytes().to_vec()).unwrap().replace(
+        &epid_to_instance("0123456789ab"),
+        &epid_to_instance("c97532c1946f"),
+    );
+    let m = Message::parse(Bytes::from(wrong)).unwrap();
+    let r = w.send(1, &m, Account::Enabled);
+    assert_eq!(r.status(), Some(403));
+    assert!(matches!(w.refusal(), Refusal::InstanceMismatch { .. }));
+}
+
+#[test]
+fn connection_loss_forgets_the_endpoint() {
+    let mut w = World::new();
+    let mut ua = Ua::new(&w, "alice@contoso.com", 1);
+    assert_eq!(ua.sign_in(&mut w).status(), Some(200));
+    w.registrar.connection_closed(1);
+    assert!(w.registrar.bindings("alice@contoso.com").is_empty());
+    assert_eq!(w.registrar.security_associations(), 0);
+}
