@@ -540,7 +540,13 @@ pub(crate) fn parse_head_complete(
     })?;
 
     let mut lines = Lines { text, pos: 0 };
-    let (first_start, first) = lines.next_line(1)?.ok_or(ParseError::Empty)?;
+    let (first_start, first) = lines
+        .next_line(1)
+        .map_err(|e| match e {
+            ParseError::BadHeaderLine { reason, .. } => ParseError::BadStartLine(reason),
+            e => e,
+        })?
+        .ok_or(ParseError::Empty)?;
     let start = parse_start_line(first, first_start)?;
 
     let mut headers = Vec::with_capacity(24);
@@ -677,11 +683,15 @@ fn parse_content_length(v: &str, limits: &Limits) -> Result<usize, ParseError> {
 pub(crate) fn parse_start_line(line: &str, at: usize) -> Result<StartSpans, ParseError> {
     const VERSION: &str = "SIP/2.0";
     let is_version = |s: &str| s.eq_ignore_ascii_case(VERSION);
-    if line.len() >= VERSION.len() + 1
-        && is_version(&line[..VERSION.len()])
-        && line.as_bytes()[VERSION.len()] == b' '
-    {
-        let rest = &line[VERSION.len() + 1..];
+    let status_rest = line
+        .get(..VERSION.len() + 1)
+        // Compare bytes: byte 7 of a valid 8-byte prefix need not be a char boundary.
+        .filter(|p| {
+            p.as_bytes()[..VERSION.len()].eq_ignore_ascii_case(VERSION.as_bytes())
+                && p.ends_with(' ')
+        })
+        .and_then(|_| line.get(VERSION.len() + 1..));
+    if let Some(rest) = status_rest {
         let (code_text, reason) = match rest.split_once(' ') {
             Some((c, r)) => (c, r),
             None => (rest, ""),
