@@ -75,4 +75,6 @@ pub enum PkiError {
     CsrKeyNotRsa,
     #[error("the certificate could not be read: {0}")]
     BadUserCertificate(String),
+    #[error("the user certificate is not acceptable: {0}")]
+    UserCertNotTrusted(String),
 }

@@ -34,7 +34,7 @@ pub use error::PkiError;
 use names::{ServerName, check_common_name};
 pub use user::{
     IssuedUserCert, MIN_USER_RSA_BITS, UserCertInfo, new_user_key_and_csr, public_key_der_of,
-    user_cert_info,
+    user_cert_info, verify_user_cert,
 };
 
 /// How long a freshly generated CA is valid: ten years (3 652 days covers the leap days).

@@ -205,6 +205,56 @@ pub fn user_cert_info(der: &[u8]) -> Result<UserCertInfo, PkiError> {
     })
 }
 
+/// Checks that `cert_der` is a user certificate issued by the CA `ca_cert_der` and valid at `at`
+/// (OpenSSL chain validation: signature, issuer, validity, CA flags), with the clientAuth
+/// extended key usage and a `sip:` URI; returns its fields. For the registrar (TLS-DSK) and for
+/// clients checking what CertProv gave them.
+pub fn verify_user_cert(
+    ca_cert_der: &[u8],
+    cert_der: &[u8],
+    at: UtcTime,
+) -> Result<UserCertInfo, PkiError> {
+    use openssl::stack::Stack;
+    use openssl::x509::store::X509StoreBuilder;
+    use openssl::x509::verify::X509VerifyParam;
+    use openssl::x509::{X509, X509StoreContext};
+
+    let info = user_cert_info(cert_der)?;
+    let untrusted = |why: String| PkiError::UserCertNotTrusted(why);
+    let ca = X509::from_der(ca_cert_der)
+        .map_err(|e| PkiError::BadCertificate(crate::first_reason(&e)))?;
+    let leaf = X509::from_der(cert_der)
+        .map_err(|e| PkiError::BadUserCertificate(crate::first_reason(&e)))?;
+    let mut builder = X509StoreBuilder::new().map_err(PkiError::Encoding)?;
+    builder.add_cert(ca).map_err(PkiError::Encoding)?;
+    let mut param = X509VerifyParam::new().map_err(PkiError::Encoding)?;
+    param.set_time(at.unix_timestamp());
+    builder.set_param(&param).map_err(PkiError::Encoding)?;
+    let store = builder.build();
+    let chain = Stack::new().map_err(PkiError::Encoding)?;
+    let mut ctx = X509StoreContext::new().map_err(PkiError::Encoding)?;
+    let verdict = ctx
+        .init(&store, &leaf, &chain, |c| {
+            Ok(c.verify_cert()?.then_some(()).ok_or(c.error()))
+        })
+        .map_err(PkiError::Encoding)?;
+    verdict.map_err(|e| untrusted(e.error_string().to_string()))?;
+    let (_, parsed) = x509_parser::parse_x509_certificate(cert_der)
+        .map_err(|e| PkiError::BadUserCertificate(e.to_string()))?;
+    let client_auth = parsed
+        .extended_key_usage()
+        .ok()
+        .flatten()
+        .is_some_and(|eku| eku.value.client_auth);
+    if !client_auth {
+        return Err(untrusted("it is not for client authentication".into()));
+    }
+    if info.sip_uri.is_none() {
+        return Err(untrusted("it names no sip: URI".into()));
+    }
+    Ok(info)
+}
+
 /// The public key (SubjectPublicKeyInfo DER) of a PKCS#8 PEM private key; lets a client check
 /// that a certificate it received carries its own key.
 pub fn public_key_der_of(key_pem: &str) -> Result<Vec<u8>, PkiError> {

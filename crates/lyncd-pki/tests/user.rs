@@ -6,7 +6,7 @@ use std::sync::LazyLock;
 use lyncd_core::{SipAddress, UtcTime};
 use lyncd_pki::{
     BACKDATE, CertificateAuthority, PkiError, new_user_key_and_csr, public_key_der_of,
-    user_cert_info,
+    user_cert_info, verify_user_cert,
 };
 use openssl::hash::MessageDigest;
 use openssl::pkey::{PKey, Private};
@@ -149,6 +149,28 @@ fn pidgin_sipes_captured_csr_is_issued() {
             .collect::<String>()
     );
     let info = user_cert_info(&issued.der).unwrap();
+    assert_eq!(
+        verify_user_cert(CA.cert_der(), &issued.der, NOW).unwrap(),
+        info
+    );
+    assert!(matches!(
+        verify_user_cert(
+            CA.cert_der(),
+            &issued.der,
+            NOW + lifetime + Duration::minutes(1)
+        ),
+        Err(PkiError::UserCertNotTrusted(_))
+    ));
+    let other_ca = CertificateAuthority::generate("another CA", NOW).unwrap();
+    assert!(matches!(
+        verify_user_cert(other_ca.cert_der(), &issued.der, NOW),
+        Err(PkiError::UserCertNotTrusted(_))
+    ));
+    // a server certificate from the right CA is not a user certificate
+    let server = CA
+        .issue_server_cert(&["lyncweb.contoso.com".to_string()], NOW, lifetime)
+        .unwrap();
+    assert!(verify_user_cert(CA.cert_der(), &server.cert_der, NOW).is_err());
     assert_eq!(info.serial_hex, issued.serial_hex);
     assert_eq!(info.sip_uri.as_deref(), Some("sip:alice@contoso.com"));
     assert_eq!(
