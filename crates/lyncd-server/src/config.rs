@@ -193,6 +193,9 @@ impl ServerConfig {
         {
             return Err(ConfigError::BadLifetime);
         }
+        if !(2..=4320).contains(&self.tokens.user_certificate_hours) {
+            return Err(ConfigError::BadCertificateLifetime);
+        }
         if !(60..=86_400).contains(&self.sip.registration_secs)
             || !(10..=3600).contains(&self.sip.keepalive_secs)
         {

@@ -17,6 +17,12 @@ pub enum Diagnostic {
     WrongAudience,
     /// 28022: the token has expired.
     TokenExpired,
+    /// 28023: the request's proof of possession of the web ticket's key is missing or wrong.
+    ProofInvalid,
+    /// 28024: the request names another user than the web ticket's subject.
+    EntityMismatch,
+    /// 28025: the certificate request (CSR) is not acceptable.
+    CsrRejected,
     /// 28029: the grant type or authentication method is not offered.
     AuthTypeNotAllowed,
     /// 28032: the user name or password is wrong.
@@ -33,6 +39,9 @@ impl Diagnostic {
             Diagnostic::NoValidToken => 28020,
             Diagnostic::WrongAudience => 28021,
             Diagnostic::TokenExpired => 28022,
+            Diagnostic::ProofInvalid => 28023,
+            Diagnostic::EntityMismatch => 28024,
+            Diagnostic::CsrRejected => 28025,
             Diagnostic::AuthTypeNotAllowed => 28029,
             Diagnostic::BadCredentials => 28032,
             Diagnostic::MalformedRequest => 28035,
@@ -46,6 +55,11 @@ impl Diagnostic {
             Diagnostic::NoValidToken => "No valid security token.",
             Diagnostic::WrongAudience => "The security token was issued for another service.",
             Diagnostic::TokenExpired => "The security token has expired.",
+            Diagnostic::ProofInvalid => "The proof of possession of the security token is invalid.",
+            Diagnostic::EntityMismatch => {
+                "The request is for another user than the security token."
+            }
+            Diagnostic::CsrRejected => "The certificate request is not acceptable.",
             Diagnostic::AuthTypeNotAllowed => "Authentication type not allowed.",
             Diagnostic::BadCredentials => "Invalid user name or password.",
             Diagnostic::MalformedRequest => "The request is malformed.",

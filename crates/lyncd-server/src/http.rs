@@ -11,7 +11,7 @@ use axum::response::{IntoResponse, Response};
 
 use crate::App;
 use crate::reply::Reply;
-use crate::services::{discover, idp, oauth, webticket};
+use crate::services::{certprov, discover, idp, oauth, webticket};
 
 /// Request bodies (SOAP envelopes, forms) are a few KB; anything above this is refused unread.
 pub const MAX_BODY: usize = 64 * 1024;
@@ -48,6 +48,12 @@ async fn dispatch(app: Arc<App>, listener: Listener, req: Request) -> Response {
             | "/autodiscover/autodiscoverservice.svc/root/oauth/user",
         ) => discover::user(&app, &parts.headers).await,
         (&Method::GET, "/webticket/webticketservice.svc/mex") => webticket::mex(&app),
+        (&Method::GET, "/certprov/certprovisioningservice.svc/mex") => certprov::mex(&app),
+        (&Method::GET, "/certprov/certprovisioningservice.svc")
+            if query.is_some_and(|q| q.eq_ignore_ascii_case("wsdl")) =>
+        {
+            certprov::mex(&app)
+        }
         (&Method::GET, "/getuserrealm.srf") => idp::realm(&app, query),
         (&Method::POST, p) => match read_body(body).await {
             Err(reply) => reply,
@@ -56,6 +62,9 @@ async fn dispatch(app: Arc<App>, listener: Listener, req: Request) -> Response {
                     webticket::issue(&app, &bytes).await
                 }
                 "/webticket/oauthtoken" => oauth::token(&app, &bytes).await,
+                "/certprov/certprovisioningservice.svc/webticket_proof_sha1" => {
+                    certprov::issue(&app, &bytes).await
+                }
                 "/rst2.srf" => idp::rst2(&app, &bytes).await,
                 _ => Reply::empty(StatusCode::NOT_FOUND),
             },

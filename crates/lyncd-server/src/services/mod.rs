@@ -1,6 +1,7 @@
 //! One module per web service. Each function takes what the HTTP layer extracted and returns a
 //! [`Reply`](crate::reply::Reply); protocol decisions are made by the cores it calls.
 
+pub mod certprov;
 pub mod discover;
 pub mod idp;
 pub mod oauth;

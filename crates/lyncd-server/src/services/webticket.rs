@@ -20,10 +20,14 @@ pub fn mex(app: &App) -> Reply {
 
 /// The services a web ticket may be issued for, normalised.
 pub fn relying_parties(app: &App) -> Vec<String> {
-    [app.urls.user("x"), app.urls.oauth_user("x")]
-        .iter()
-        .filter_map(|u| normalize_audience(u).ok())
-        .collect()
+    [
+        app.urls.user("x"),
+        app.urls.oauth_user("x"),
+        app.urls.certprov_port(),
+    ]
+    .iter()
+    .filter_map(|u| normalize_audience(u).ok())
+    .collect()
 }
 
 fn fault(app: &App, code: FaultCode, diag: Diagnostic, reason: &str) -> Reply {
