@@ -967,12 +967,14 @@ fn check_endpoint_identity(msg: &Message) -> Result<(), Refusal> {
         c.param("+sip.instance")
             .map(|i| instance_uuid(i).to_string())
     });
-    if let (Some(epid), Some(instance)) = (epid, instance) {
-        if !epid_to_instance(&epid).eq_ignore_ascii_case(&instance) {
-            return Err(Refusal::InstanceMismatch { instance, epid });
+    match (epid, instance) {
+        (Some(epid), Some(instance))
+            if !epid_to_instance(&epid).eq_ignore_ascii_case(&instance) =>
+        {
+            Err(Refusal::InstanceMismatch { instance, epid })
         }
+        _ => Ok(()),
     }
-    Ok(())
 }
 
 /// Why [`Registrar::verify`] did not accept a signed request.
