@@ -46,6 +46,7 @@ mod model;
 mod psha1;
 pub mod raw;
 mod signin;
+pub mod sip;
 pub mod soap;
 mod trace;
 
