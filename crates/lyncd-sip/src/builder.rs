@@ -10,6 +10,7 @@ use bytes::{Bytes, BytesMut};
 
 use crate::message::{HeaderSpan, Message, Span, StartSpans};
 use crate::name_addr::NameAddr;
+use crate::names;
 use crate::syntax::{keep_token, strip_crlf, trim_ws};
 
 /// Builds one request or response.
@@ -110,6 +111,7 @@ impl MessageBuilder {
         self.headers.push(HeaderSpan {
             name: Span::new(name_start, name_start + name.len()),
             value: Span::new(value_start, value_start + value.len()),
+            id: names::header_id(name.as_bytes()),
         });
     }
 

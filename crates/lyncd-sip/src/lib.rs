@@ -22,6 +22,7 @@ mod decoder;
 mod instance;
 mod message;
 mod name_addr;
+mod names;
 pub mod sign;
 mod syntax;
 

@@ -7,12 +7,13 @@
 //! where Microsoft peers differ from RFC 3261 text (header order, Authorization
 //! after Content-Length, missing reason phrase).
 
-use std::sync::Arc;
+use std::sync::{Arc, LazyLock};
 
 use bytes::{Bytes, BytesMut};
 use memchr::{memchr, memmem};
 
 use crate::name_addr::NameAddr;
+use crate::names;
 use crate::syntax::{is_token, is_token_byte, keep_token, split_top_level, strip_crlf, trim_ws};
 
 /// Size limits applied while parsing, so that a peer cannot make us buffer or
@@ -129,6 +130,8 @@ impl Span {
 pub(crate) struct HeaderSpan {
     pub(crate) name: Span,
     pub(crate) value: Span,
+    /// [`names::header_id`] of the name.
+    pub(crate) id: u8,
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -304,7 +307,7 @@ impl Message {
         let query = NameQuery::new(name);
         self.headers
             .iter()
-            .find(|h| query.matches(self.name_bytes(h.name)))
+            .find(|h| query.matches(h, self))
             .map(|h| self.text(h.value))
     }
 
@@ -313,7 +316,23 @@ impl Message {
         let query = NameQuery::new(name);
         self.headers
             .iter()
-            .filter(move |h| query.matches(self.name_bytes(h.name)))
+            .filter(move |h| query.matches(h, self))
+            .map(|h| self.text(h.value))
+    }
+
+    /// First header with a well-known id: what the typed accessors and the
+    /// signature buffer use, skipping the name classification of a query.
+    pub(crate) fn header_by_id(&self, id: u8) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|h| h.id == id)
+            .map(|h| self.text(h.value))
+    }
+
+    pub(crate) fn header_all_by_id(&self, id: u8) -> impl Iterator<Item = &str> {
+        self.headers
+            .iter()
+            .filter(move |h| h.id == id)
             .map(|h| self.text(h.value))
     }
 
@@ -333,7 +352,7 @@ impl Message {
 
     pub fn call_id(&self) -> Result<&str, FieldError> {
         let v = self
-            .header("Call-ID")
+            .header_by_id(names::CALL_ID)
             .ok_or(FieldError::Missing("Call-ID"))?;
         if v.is_empty() || v.bytes().any(|b| b == b' ' || b == b'\t') {
             return Err(FieldError::Invalid("Call-ID"));
@@ -342,17 +361,23 @@ impl Message {
     }
 
     pub fn cseq(&self) -> Result<CSeq<'_>, FieldError> {
-        let v = self.header("CSeq").ok_or(FieldError::Missing("CSeq"))?;
+        let v = self
+            .header_by_id(names::CSEQ)
+            .ok_or(FieldError::Missing("CSeq"))?;
         parse_cseq(v).ok_or(FieldError::Invalid("CSeq"))
     }
 
     pub fn from_addr(&self) -> Result<NameAddr<'_>, FieldError> {
-        let v = self.header("From").ok_or(FieldError::Missing("From"))?;
+        let v = self
+            .header_by_id(names::FROM)
+            .ok_or(FieldError::Missing("From"))?;
         NameAddr::parse(v).map_err(|_| FieldError::Invalid("From"))
     }
 
     pub fn to_addr(&self) -> Result<NameAddr<'_>, FieldError> {
-        let v = self.header("To").ok_or(FieldError::Missing("To"))?;
+        let v = self
+            .header_by_id(names::TO)
+            .ok_or(FieldError::Missing("To"))?;
         NameAddr::parse(v).map_err(|_| FieldError::Invalid("To"))
     }
 
@@ -365,7 +390,7 @@ impl Message {
     /// Every contact of every `Contact` header (a header may list several,
     /// separated by commas outside quotes and angle brackets).
     pub fn contacts(&self) -> impl Iterator<Item = Result<NameAddr<'_>, FieldError>> {
-        self.header_all("Contact").flat_map(|v| {
+        self.header_all_by_id(names::CONTACT).flat_map(|v| {
             split_top_level(v, b',').map(|one| {
                 NameAddr::parse(trim_ws(one)).map_err(|_| FieldError::Invalid("Contact"))
             })
@@ -374,7 +399,7 @@ impl Message {
 
     /// The `Expires` header as delta-seconds; `None` when absent.
     pub fn expires(&self) -> Option<Result<u32, FieldError>> {
-        self.header("Expires")
+        self.header_by_id(names::EXPIRES)
             .map(|v| parse_u32_digits(v).ok_or(FieldError::Invalid("Expires")))
     }
 
@@ -408,6 +433,7 @@ impl Message {
         headers.push(HeaderSpan {
             name: name_span,
             value: value_span,
+            id: names::header_id(name.as_bytes()),
         });
         Message {
             buf: out.freeze(),
@@ -441,54 +467,31 @@ pub(crate) fn parse_u32_digits(s: &str) -> Option<u32> {
     s.parse().ok()
 }
 
-/// A header-name query: the long name plus its compact letter, so that
-/// `header("Call-ID")` finds `i:` and `header("i")` finds `Call-ID:`.
+/// A header-name query: a well-known name (long or compact) matches by id,
+/// any other name by case-insensitive text.
 struct NameQuery<'a> {
     name: &'a [u8],
-    alias: Option<&'static [u8]>,
+    id: u8,
 }
-
-/// RFC 3261 7.3.3 compact forms, plus RFC 3265's `o` (Event) and `u`
-/// (Allow-Events) and RFC 3515's `r` (Refer-To).
-const COMPACT: &[(&[u8], &[u8])] = &[
-    (b"i", b"call-id"),
-    (b"f", b"from"),
-    (b"t", b"to"),
-    (b"v", b"via"),
-    (b"m", b"contact"),
-    (b"l", b"content-length"),
-    (b"c", b"content-type"),
-    (b"k", b"supported"),
-    (b"e", b"content-encoding"),
-    (b"s", b"subject"),
-    (b"o", b"event"),
-    (b"r", b"refer-to"),
-    (b"u", b"allow-events"),
-];
 
 impl<'a> NameQuery<'a> {
     fn new(name: &'a str) -> Self {
         let name = name.as_bytes();
-        let alias = COMPACT.iter().find_map(|&(short, long)| {
-            if name.eq_ignore_ascii_case(short) {
-                Some(long)
-            } else if name.eq_ignore_ascii_case(long) {
-                Some(short)
-            } else {
-                None
-            }
-        });
-        NameQuery { name, alias }
+        NameQuery {
+            name,
+            id: names::header_id(name),
+        }
     }
 
-    fn matches(&self, wire: &[u8]) -> bool {
-        wire.eq_ignore_ascii_case(self.name)
-            || self.alias.is_some_and(|a| wire.eq_ignore_ascii_case(a))
+    fn matches(&self, h: &HeaderSpan, msg: &Message) -> bool {
+        if self.id != names::OTHER {
+            h.id == self.id
+        } else {
+            // Equal text ignoring case always has the same id, so only
+            // unclassified headers can match an unclassified query.
+            h.id == names::OTHER && msg.name_bytes(h.name).eq_ignore_ascii_case(self.name)
+        }
     }
-}
-
-fn is_content_length(name: &[u8]) -> bool {
-    name.eq_ignore_ascii_case(b"content-length") || name.eq_ignore_ascii_case(b"l")
 }
 
 /// Number of CR/LF bytes at the front: keep-alives and the CRLF some stacks
@@ -509,7 +512,10 @@ pub(crate) fn find_head_end(
 ) -> Result<Option<usize>, ParseError> {
     let window = buf.len().min(limits.max_header_bytes);
     let from = from.min(window);
-    match memmem::find(&buf[from..window], CRLFCRLF) {
+    // Built once: constructing a searcher per call showed up in profiles.
+    static FINDER: LazyLock<memmem::Finder<'static>> =
+        LazyLock::new(|| memmem::Finder::new(CRLFCRLF));
+    match FINDER.find(&buf[from..window]) {
         Some(i) => Ok(Some(from + i + CRLFCRLF.len())),
         None if buf.len() >= limits.max_header_bytes => Err(ParseError::HeadersTooLarge {
             limit: limits.max_header_bytes,
@@ -560,8 +566,7 @@ pub(crate) fn parse_head_complete(
             });
         }
         let h = parse_header_line(line, at, line_no)?;
-        let name = &block[h.name.start..h.name.end];
-        if is_content_length(name) {
+        if h.id == names::CONTENT_LENGTH {
             if content_length.is_some() {
                 return Err(ParseError::DuplicateContentLength);
             }
@@ -653,6 +658,7 @@ fn parse_header_line(line: &str, at: usize, line_no: usize) -> Result<HeaderSpan
     Ok(HeaderSpan {
         name: Span::new(at, at + name.len()),
         value: Span::new(value_start, value_start + value.len()),
+        id: names::header_id(name.as_bytes()),
     })
 }
 

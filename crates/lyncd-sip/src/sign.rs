@@ -9,6 +9,7 @@
 use crate::auth::AuthHeader;
 use crate::message::{FieldError, Message};
 use crate::name_addr::NameAddr;
+use crate::names;
 use crate::syntax::{split_top_level, trim_ws};
 
 /// The authentication-header side of the buffer (fields 1–5) and the
@@ -58,14 +59,14 @@ impl<'a> SigParams<'a> {
 /// To that does not parse is `FieldError::Invalid`.
 pub fn buffer(msg: &Message, p: &SigParams<'_>) -> Result<String, FieldError> {
     let call_id = msg
-        .header("Call-ID")
+        .header_by_id(names::CALL_ID)
         .ok_or(FieldError::Missing("Call-ID"))?;
     let cseq = msg.cseq()?;
     let from = msg.from_addr()?;
     let to = msg.to_addr()?;
     let method = msg.method().unwrap_or(cseq.method);
     let (pai_sip, pai_tel) = asserted_identity(msg);
-    let expires = msg.header("Expires").unwrap_or("");
+    let expires = msg.header_by_id(names::EXPIRES).unwrap_or("");
     let code = msg.status_text();
 
     let from_tag = from.tag().unwrap_or("");
@@ -97,14 +98,14 @@ pub fn buffer(msg: &Message, p: &SigParams<'_>) -> Result<String, FieldError> {
 /// there is no P-Asserted-Identity. Either may be empty. The URIs keep the
 /// scheme case as sent (`SIP:bob@…` stays upper case).
 fn asserted_identity(msg: &Message) -> (&str, &str) {
-    let name = if msg.header("P-Asserted-Identity").is_some() {
-        "P-Asserted-Identity"
+    let id = if msg.header_by_id(names::P_ASSERTED_IDENTITY).is_some() {
+        names::P_ASSERTED_IDENTITY
     } else {
-        "P-Preferred-Identity"
+        names::P_PREFERRED_IDENTITY
     };
     let mut sip = "";
     let mut tel = "";
-    for value in msg.header_all(name) {
+    for value in msg.header_all_by_id(id) {
         for one in split_top_level(value, b',') {
             let Ok(addr) = NameAddr::parse(trim_ws(one)) else {
                 continue;

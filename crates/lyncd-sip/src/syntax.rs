@@ -1,22 +1,41 @@
 //! Small lexical helpers shared by the parser, the builder and the header-value parsers.
 
 /// RFC 3261 `token` characters (25.1): what method names, header names and
-/// parameter names are made of.
+/// parameter names are made of. A table, because the parser tests every byte
+/// of every header name.
 pub(crate) fn is_token_byte(b: u8) -> bool {
-    b.is_ascii_alphanumeric()
-        || matches!(
-            b,
-            b'-' | b'.' | b'!' | b'%' | b'*' | b'_' | b'+' | b'`' | b'\'' | b'~'
-        )
+    TOKEN[usize::from(b)]
 }
+
+const TOKEN: [bool; 256] = {
+    let mut t = [false; 256];
+    let mut i = 0;
+    while i < 256 {
+        let b = i as u8;
+        t[i] = b.is_ascii_alphanumeric()
+            || matches!(
+                b,
+                b'-' | b'.' | b'!' | b'%' | b'*' | b'_' | b'+' | b'`' | b'\'' | b'~'
+            );
+        i += 1;
+    }
+    t
+};
 
 pub(crate) fn is_token(s: &str) -> bool {
     !s.is_empty() && s.bytes().all(is_token_byte)
 }
 
 /// SIP linear white space inside one line (folding is rejected by the parser).
+/// Byte-wise: every header value goes through here.
 pub(crate) fn trim_ws(s: &str) -> &str {
-    s.trim_matches(|c| c == ' ' || c == '\t')
+    let b = s.as_bytes();
+    let is_ws = |c: &u8| *c == b' ' || *c == b'\t';
+    let start = b.iter().position(|c| !is_ws(c)).unwrap_or(b.len());
+    let end = b.iter().rposition(|c| !is_ws(c)).map_or(start, |i| i + 1);
+    // Both ends sit next to ASCII white space or the string's ends, so they
+    // are char boundaries.
+    s.get(start..end).unwrap_or("")
 }
 
 /// Removes one pair of surrounding double quotes, if present.
