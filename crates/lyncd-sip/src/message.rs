@@ -540,9 +540,13 @@ pub(crate) fn parse_head_complete(
     limits: &Limits,
 ) -> Result<Head, ParseError> {
     // Everything up to (not including) the final CRLF of the last line.
-    let block = buf.get(..len - 2).ok_or(ParseError::IncompleteHeaders)?;
-    let text = std::str::from_utf8(&block[..block.len() - 2]).map_err(|e| ParseError::NotUtf8 {
-        line: 1 + memchr::memchr_iter(b'\n', &block[..e.valid_up_to()]).count(),
+    let block = buf
+        .get(..len.saturating_sub(2))
+        .ok_or(ParseError::IncompleteHeaders)?;
+    let text = std::str::from_utf8(&block[..block.len().saturating_sub(2)]).map_err(|e| {
+        ParseError::NotUtf8 {
+            line: 1 + memchr::memchr_iter(b'\n', &block[..e.valid_up_to()]).count(),
+        }
     })?;
 
     let mut lines = Lines { text, pos: 0 };

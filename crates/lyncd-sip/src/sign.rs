@@ -2,7 +2,7 @@
 //!
 //! Both directions use the same buffer: `<field>` after `<field>`, no
 //! separators, no line end. The fields are the exact wire text of the
-//! message's headers, which is why [`Message`](crate::Message) never
+//! message's headers, which is why [`Message`] never
 //! re-serialises anything. The MAC over the buffer is the security
 //! association's business (lyncd-tlsdsk), not this crate's.
 
