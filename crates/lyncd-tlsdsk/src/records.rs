@@ -73,9 +73,60 @@ pub fn check_records(input: &[u8]) -> Result<(), TlsDskError> {
     split_records(input).map(|_| ())
 }
 
+/// Largest plaintext fragment a record may carry (RFC 5246 §6.2.1).
+pub const MAX_PLAINTEXT_LEN: usize = 1 << 14;
+
+/// Packs runs of plaintext handshake records into as few records as possible.
+///
+/// OpenSSL writes every handshake message of a flight in its own record. pidgin-sipe's parser
+/// fails on a record that holds only the empty ServerHelloDone (it reports success only after a
+/// message with fields), so S1 must carry ServerHello … ServerHelloDone in one record, as
+/// Microsoft's servers send it. Coalescing is transparent to any TLS peer: the handshake hash
+/// covers messages, not record boundaries. Input that is not whole records is returned as is.
+pub fn coalesce_handshake_records(leg: &[u8]) -> Vec<u8> {
+    let Ok(records) = split_records(leg) else {
+        return leg.to_vec();
+    };
+    let mut out = Vec::with_capacity(leg.len());
+    let mut open: Option<(usize, u16)> = None; // (header offset in out, version)
+    for r in records {
+        if let (CONTENT_HANDSHAKE, Some((at, version))) = (r.content_type, open) {
+            let len = usize::from(u16::from_be_bytes([out[at + 3], out[at + 4]]));
+            if version == r.version && len + r.fragment.len() <= MAX_PLAINTEXT_LEN {
+                out.extend_from_slice(r.fragment);
+                let merged = (len + r.fragment.len()) as u16;
+                out[at + 3..at + 5].copy_from_slice(&merged.to_be_bytes());
+                continue;
+            }
+        }
+        open = (r.content_type == CONTENT_HANDSHAKE).then_some((out.len(), r.version));
+        out.push(r.content_type);
+        out.extend_from_slice(&r.version.to_be_bytes());
+        out.extend_from_slice(&(r.fragment.len() as u16).to_be_bytes());
+        out.extend_from_slice(r.fragment);
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn coalesces_a_handshake_flight_into_one_record() {
+        let flight = [
+            22, 3, 1, 0, 2, 2, 0xaa, // "ServerHello"
+            22, 3, 1, 0, 3, 11, 0xbb, 0xcc, // "Certificate"
+            22, 3, 1, 0, 4, 14, 0, 0, 0, // ServerHelloDone
+        ];
+        let one = coalesce_handshake_records(&flight);
+        assert_eq!(one, [22, 3, 1, 0, 9, 2, 0xaa, 11, 0xbb, 0xcc, 14, 0, 0, 0]);
+        // CCS + encrypted Finished stay as they are.
+        let s2 = [20, 3, 1, 0, 1, 1, 22, 3, 1, 0, 2, 0xde, 0xad];
+        assert_eq!(coalesce_handshake_records(&s2), s2);
+        // Not records: unchanged.
+        assert_eq!(coalesce_handshake_records(b"junk"), b"junk");
+    }
 
     #[test]
     fn accepts_concatenated_records() {

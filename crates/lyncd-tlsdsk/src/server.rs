@@ -9,6 +9,7 @@ use openssl::stack::Stack;
 use openssl::x509::X509Name;
 
 use crate::engine::{self, LegEnd, config};
+use crate::records;
 use crate::stream::MemoryStream;
 use crate::{PeerCertificate, SigningKeys, TlsDskError, UtcTime};
 
@@ -111,7 +112,10 @@ impl ServerContext {
         let mut tls = SslStream::new(ssl, MemoryStream::default())
             .map_err(|e| config("cannot attach the memory stream", &e))?;
         match engine::drive(&mut tls, c1, true)? {
-            LegEnd::WantsNextLeg(s1) if !s1.is_empty() => Ok((AwaitingClientFinish { tls }, s1)),
+            LegEnd::WantsNextLeg(s1) if !s1.is_empty() => Ok((
+                AwaitingClientFinish { tls },
+                records::coalesce_handshake_records(&s1),
+            )),
             LegEnd::WantsNextLeg(_) => Err(TlsDskError::NeedsMoreData),
             LegEnd::Complete(_) => Err(TlsDskError::Handshake(
                 "the handshake cannot complete on the ClientHello leg".to_string(),
