@@ -3,7 +3,8 @@
 # in private mount + network namespaces (nothing on the machine is changed).
 #
 #   scripts/interop-sipe.sh --domain contoso.com --user alice@contoso.com \
-#       [--stay SECONDS] [--server HOST[:PORT]] [--keep DIR] [--expect register-reached]
+#       [--stay SECONDS] [--server HOST[:PORT]] [--keep DIR]
+#       [--expect signed-in|register-reached]
 #
 #   --domain D        SIP domain / tenant. lyncd is configured with web=lyncweb.D,
 #                     pool=lyncfe.D, idp=login.microsoftonline.com (SIPE hard-codes that name).
@@ -14,6 +15,13 @@
 #                     (lyncdiscover -> Autodiscover). Default: auto-discovery.
 #   --keep DIR        work in DIR (new or empty) and keep it. Otherwise a temporary dir
 #                     is used, removed on success and kept (path printed) on failure.
+#   --expect signed-in
+#                     exit 0 iff the harness signed on (exit 0, after --stay if given) and
+#                     SIPE's debug log shows: the REGISTER answered by a signed 200 OK whose
+#                     rspauth SIPE validated, the self-subscriptions (roaming-contacts,
+#                     provisioning-v2, roaming-self) answered by signed 200 OKs, every signed
+#                     message from lyncd validated and none refused, and lyncd's log shows the
+#                     signed de-registration (Expires: 0) when the harness signed out.
 #   --expect register-reached
 #                     exit 0 iff SIPE's debug log shows the web half of sign-in
 #                     (lyncdiscover -> Autodiscover 401 -> WebTicket mex -> RST2.srf ->
@@ -257,6 +265,55 @@ sys.exit(0 if ok else 1)
 PY
 }
 
+# ---------------------------------------------------------------- signed-in check
+# Reads SIPE's debug log (message blocks as above, plus SIPE's signature lines:
+#   info: sipe: sip_transport_input: signature of incoming message validated
+#   info: sipe: sip_transport_input: signature of incoming message is invalid.)
+# and lyncd's log ("sip: signed out").
+check_signed_in() { # SIPE_LOG LYNCD_LOG
+  python3 - "$1" "$2" <<'PY'
+import re
+import sys
+
+log, slog = sys.argv[1], sys.argv[2]
+text = open(log, encoding="utf-8", errors="replace").read()
+server = re.sub(r"\x1b\[[0-9;]*m", "", open(slog, encoding="utf-8", errors="replace").read())
+
+blocks = re.findall(r"MESSAGE START <<<<<<<<<< SIP\([^)]*\)[^\n]*\n(.*?)\nMESSAGE END", text, re.S)
+def header(block, name):
+    for line in block.split("\n")[1:]:
+        if not line.strip():
+            break
+        k, _, v = line.partition(":")
+        if k.strip().lower() == name.lower():
+            return v.strip()
+    return None
+
+ok = True
+def report(good, what):
+    global ok
+    ok = ok and good
+    print("  %-7s %s" % ("found" if good else "MISSING", what))
+
+print("interop-sipe: signed-in check of %s" % log)
+reg200 = [b for b in blocks if b.startswith("SIP/2.0 200") and (header(b, "CSeq") or "").endswith("REGISTER")
+          and "rspauth=" in (header(b, "Authentication-Info") or "") and (header(b, "Expires") or "0") != "0"]
+report(bool(reg200), "REGISTER answered 200 OK with Authentication-Info rspauth and Expires > 0")
+for event in ("vnd-microsoft-roaming-contacts", "vnd-microsoft-provisioning-v2", "vnd-microsoft-roaming-self"):
+    answered = [b for b in blocks if b.startswith("SIP/2.0 200") and (header(b, "CSeq") or "").endswith("SUBSCRIBE")
+                and header(b, "Event") == event and "rspauth=" in (header(b, "Authentication-Info") or "")]
+    report(bool(answered), "SUBSCRIBE %s answered by a signed 200 OK" % event)
+validated = text.count("signature of incoming message validated")
+invalid = text.count("signature of incoming message is invalid")
+unsigned = text.count("message without authentication data - ignoring")
+report(validated >= 4 and invalid == 0, "SIPE validated %d signed messages, refused %d" % (validated, invalid))
+report(unsigned == 0, "no unsigned answer dropped by SIPE (%d)" % unsigned)
+report("sip: signed out" in server, "lyncd processed the signed REGISTER with Expires: 0 (sign-out)")
+print("interop-sipe: %s signed-in" % ("PASS" if ok else "FAIL"))
+sys.exit(0 if ok else 1)
+PY
+}
+
 # ---------------------------------------------------------------- arguments
 domain="" user="" stay="" server="" keep="" expect="" override="" check_only=""
 need() { if [ $# -lt 2 ] || [ -z "$2" ]; then die 64 "$1 needs a value (see --help)"; fi; }
@@ -295,8 +352,8 @@ if [ -n "$server" ]; then
   [[ $server =~ ^[A-Za-z0-9.:-]+$ ]] || die 64 "--server: need HOST[:PORT] (got '$server')"
 fi
 case "$expect" in
-  ""|register-reached) ;;
-  *) die 64 "--expect: only 'register-reached' is supported (got '$expect')" ;;
+  ""|register-reached|signed-in) ;;
+  *) die 64 "--expect: 'signed-in' or 'register-reached' (got '$expect')" ;;
 esac
 if [ "$expect" = register-reached ] && [ -n "$server" ]; then
   echo "$prog: warning: --expect register-reached checks auto-discovery, which --server skips" >&2
@@ -428,7 +485,17 @@ set -e
 redact
 
 rc=$hrc
-if [ "$expect" = register-reached ]; then
+if [ "$expect" = signed-in ]; then
+  if [ "$hrc" = 0 ]; then
+    set +e
+    check_signed_in "$dlog" "$slog"
+    rc=$?
+    set -e
+    [ "$rc" = 0 ] || rc=1
+  else
+    rc=1
+  fi
+elif [ "$expect" = register-reached ]; then
   set +e
   check_log "$dlog" "$domain"
   rc=$?

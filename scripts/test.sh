@@ -57,9 +57,12 @@ demo=$(./target/release/lyncd demo --json)
 echo "$demo"
 echo "$demo" | python3 -c 'import json,sys; d=json.load(sys.stdin); assert d["ok"] is True and d["steps"] and all(s["ok"] for s in d["steps"]), "demo did not succeed"'
 
-step "pidgin-sipe against lyncd serve (autodiscovery)"
+step "pidgin-sipe against lyncd serve (autodiscovery, stays signed in 20 s, signs out)"
 if [ "$(id -u)" = 0 ]; then
-  scripts/interop-sipe.sh --domain contoso.com --user alice@contoso.com --expect register-reached
+  scripts/interop-sipe.sh --domain contoso.com --user alice@contoso.com --stay 20 --expect signed-in
+  step "pidgin-sipe against lyncd serve (explicit --server)"
+  scripts/interop-sipe.sh --domain contoso.com --user alice@contoso.com --stay 20 \
+    --server lyncfe.contoso.com:5061 --expect signed-in
 else
   echo "test.sh: pidgin-sipe interop needs root (network namespaces); skipped" >&2
   exit 1
