@@ -45,6 +45,33 @@ pub enum FailureKind {
     UserNotFound,
     /// The user document has no usable `SipClient*Access`.
     NoSipPool,
+    /// The registrar's 401 offers no TLS-DSK.
+    NoTlsDsk,
+    /// The registrar refused a REGISTER (403, 404, 503 …); `got` carries its own words.
+    SipRefused,
+    /// The registrar's answers do not follow MS-SIPAE (missing gssapi-data, no Expires, endless
+    /// challenges, an unexpected status, no sts-uri to get a certificate from).
+    SipProtocol,
+    /// A final answer after the security association was set up was unsigned, or its `rspauth`
+    /// did not verify.
+    SipSignature,
+    /// The tunnelled TLS handshake failed.
+    TlsDskHandshake,
+    /// Our user certificate or key could not be used.
+    CertificateUnusable,
+    /// Certificate Provisioning issued a certificate for somebody else.
+    CertificateForAnotherUser,
+    /// The CertProv metadata has no `CertProvisioningServiceWebTicketProof_SHA1` port.
+    CertprovMexWithoutPort,
+    /// The CertProv metadata wants tickets from a Web Ticket service other than the one found
+    /// through Autodiscover.
+    CertprovForeignIssuer,
+    /// Certificate Provisioning refused the request (fault or non-200).
+    CertprovRejected,
+    /// Certificate Provisioning answered without a readable certificate.
+    CertprovMalformed,
+    /// The shell could not generate the key pair and certificate request.
+    KeyGeneration,
     /// An answer could not be read; the text says what was wrong.
     Malformed(String),
 }
@@ -72,6 +99,18 @@ impl FailureKind {
             FailureKind::TicketRefused => "ticket-refused",
             FailureKind::UserNotFound => "user-not-found",
             FailureKind::NoSipPool => "no-sip-pool",
+            FailureKind::NoTlsDsk => "no-tls-dsk",
+            FailureKind::SipRefused => "sip-refused",
+            FailureKind::SipProtocol => "sip-protocol",
+            FailureKind::SipSignature => "sip-signature",
+            FailureKind::TlsDskHandshake => "tls-dsk-handshake",
+            FailureKind::CertificateUnusable => "certificate-unusable",
+            FailureKind::CertificateForAnotherUser => "certificate-for-another-user",
+            FailureKind::CertprovMexWithoutPort => "certprov-mex-without-port",
+            FailureKind::CertprovForeignIssuer => "certprov-foreign-issuer",
+            FailureKind::CertprovRejected => "certprov-rejected",
+            FailureKind::CertprovMalformed => "certprov-malformed",
+            FailureKind::KeyGeneration => "key-generation",
             FailureKind::Malformed(_) => "malformed",
         }
     }
@@ -199,6 +238,64 @@ impl Failure {
                  SipClientInternalAccess / SipClientExternalAccess for the AccessLocation given)."
                     .to_string()
             }
+            FailureKind::NoTlsDsk => {
+                "The SIP registrar asked for credentials but does not offer TLS-DSK, the \
+                 certificate-based scheme this client signs in with (it offers only NTLM, \
+                 Kerberos or nothing usable)."
+                    .to_string()
+            }
+            FailureKind::SipRefused => {
+                "The SIP registrar refused the sign-in. Its own reason is quoted below.".to_string()
+            }
+            FailureKind::SipProtocol => {
+                "The SIP registrar's answers do not follow the TLS-DSK sign-in protocol \
+                 ([MS-SIPAE]), so the sign-in cannot go on."
+                    .to_string()
+            }
+            FailureKind::SipSignature => {
+                "An answer that claims to come from the registrar is not signed with the keys of \
+                 the TLS-DSK handshake just completed. It cannot be trusted: something between \
+                 this client and the registrar altered it, or the registrar signs wrongly."
+                    .to_string()
+            }
+            FailureKind::TlsDskHandshake => {
+                "The TLS handshake tunnelled through the REGISTER messages (TLS-DSK) failed, so \
+                 no signing keys exist."
+                    .to_string()
+            }
+            FailureKind::CertificateUnusable => {
+                "The user certificate (from Certificate Provisioning or the cache) cannot be \
+                 used for TLS-DSK."
+                    .to_string()
+            }
+            FailureKind::CertificateForAnotherUser => {
+                "Certificate Provisioning issued a certificate for another user; the registrar \
+                 would refuse it."
+                    .to_string()
+            }
+            FailureKind::CertprovMexWithoutPort => {
+                "The Certificate Provisioning service does not offer the web-ticket port \
+                 (CertProvisioningServiceWebTicketProof_SHA1) that Lync clients use to get a \
+                 certificate with a web ticket."
+                    .to_string()
+            }
+            FailureKind::CertprovForeignIssuer => {
+                "Certificate Provisioning wants a ticket from a Web Ticket service other than \
+                 the one Autodiscover named; this client only signs in at the one it found."
+                    .to_string()
+            }
+            FailureKind::CertprovRejected => {
+                "Certificate Provisioning refused to issue a user certificate.".to_string()
+            }
+            FailureKind::CertprovMalformed => {
+                "Certificate Provisioning answered, but without a certificate this client can \
+                 read (RequestedSecurityToken/BinarySecurityToken with one DER certificate)."
+                    .to_string()
+            }
+            FailureKind::KeyGeneration => {
+                "This machine could not generate the RSA key pair and certificate request."
+                    .to_string()
+            }
             FailureKind::Malformed(what) => {
                 format!("An answer could not be read: {what}.")
             }
@@ -291,6 +388,59 @@ impl Failure {
                 "Check the pool's published FQDNs and ports for the access location the server \
                  reports (internal / external): each needs an fqdn without spaces and a non-zero \
                  port."
+            }
+            FailureKind::NoTlsDsk => {
+                "Enable TLS-DSK (certificate authentication) on the registrar pool; check that the \
+                 client reached the pool Autodiscover named and not an Edge or proxy that offers \
+                 only NTLM."
+            }
+            FailureKind::SipRefused => {
+                "Act on the registrar's reason quoted above: a certificate issued to another user \
+                 means the cached certificate belongs to someone else (clear the certificate \
+                 cache); 'not enabled' means the account is disabled for Lync / Skype for \
+                 Business; a handshake or signature reason points at the client certificate's \
+                 issuer, which the registrar must trust."
+            }
+            FailureKind::SipProtocol => {
+                "Save this trace and compare the registrar's answers with sip.md: continuation \
+                 401s must carry opaque and gssapi-data, the 200 OK an Expires header; a proxy or \
+                 load balancer that splits one connection over several servers breaks TLS-DSK."
+            }
+            FailureKind::SipSignature => {
+                "Check for a TLS-intercepting proxy between client and pool, and that every \
+                 server of the pool signs with the security association of this connection."
+            }
+            FailureKind::TlsDskHandshake => {
+                "Check the reason above: an untrusted or misnamed inner server certificate means \
+                 the CA given for it (or the targetname) is wrong; an alert from the server means \
+                 it did not accept the user certificate or the offered TLS versions and ciphers."
+            }
+            FailureKind::CertificateUnusable => {
+                "Remove the cached certificate (or run without the cache) so a fresh one is \
+                 provisioned; check this machine's clock."
+            }
+            FailureKind::CertificateForAnotherUser => {
+                "Check that the web ticket for Certificate Provisioning was issued for this user \
+                 and the service's user mapping; do not use this certificate."
+            }
+            FailureKind::CertprovMexWithoutPort => {
+                "Check the sts-uri the registrar sends: it must be the base URL of the \
+                 Certificate Provisioning service (…/CertProv/CertProvisioningService.svc), whose \
+                 /mex lists the web-ticket port."
+            }
+            FailureKind::CertprovForeignIssuer => {
+                "Check that the Certificate Provisioning service and Autodiscover belong to the \
+                 same pool (same Web Ticket service URL)."
+            }
+            FailureKind::CertprovRejected => {
+                "Read the service's message above; check that the web ticket's audience is the \
+                 CertProv port URL, that the user is enabled, and the service's log."
+            }
+            FailureKind::CertprovMalformed => {
+                "Save this trace and compare the answer with http.md §8.4."
+            }
+            FailureKind::KeyGeneration => {
+                "Check the OpenSSL installation and that the system has entropy available."
             }
             FailureKind::Malformed(_) => {
                 "Save this trace and compare the answer with the documented format; a proxy that \

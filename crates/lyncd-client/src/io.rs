@@ -3,6 +3,8 @@
 use std::fmt;
 use std::net::IpAddr;
 
+use lyncd_core::{Secret, SipAddress};
+
 /// Names one action handed out by [`crate::SignIn::poll_action`]; the completion must carry it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize)]
 pub struct ActionId(pub u64);
@@ -22,12 +24,31 @@ pub enum Action {
     /// `User-Agent`; it must not follow 3xx redirects (Lync clients do not in this flow) and must
     /// not ask for compression.
     Http { id: ActionId, request: HttpRequest },
+    /// Generate an RSA key pair and a PKCS#10 request for `address` (the shell calls
+    /// `lyncd_pki::new_user_key_and_csr`): key generation is randomness, so it is an input.
+    /// Answer with [`Completion::KeyPair`] or [`Completion::KeyFailed`].
+    GenerateKey { id: ActionId, address: SipAddress },
+    /// Send `message` on the persistent SIP connection to `host:port` (TLS with SNI = `host`
+    /// when `tls`, else plain TCP), opening it if needed, and return the next complete SIP
+    /// message received on it as [`Completion::SipResponse`] (keep-alive CRLFs skipped), or
+    /// [`Completion::TransportFailed`]. An empty `message` means: send nothing, just read the
+    /// next message (the one received was not the answer the core waits for).
+    Sip {
+        id: ActionId,
+        host: String,
+        port: u16,
+        tls: bool,
+        message: Vec<u8>,
+    },
 }
 
 impl Action {
     pub fn id(&self) -> ActionId {
         match self {
-            Action::Resolve { id, .. } | Action::Http { id, .. } => *id,
+            Action::Resolve { id, .. }
+            | Action::Http { id, .. }
+            | Action::GenerateKey { id, .. }
+            | Action::Sip { id, .. } => *id,
         }
     }
 }
@@ -139,4 +160,13 @@ pub enum Completion {
     ResolveFailed(String),
     Response(HttpResponse),
     TransportFailed(TransportError),
+    /// The key pair of [`Action::GenerateKey`]: PKCS#8 PEM private key and DER CSR.
+    KeyPair {
+        key_pem: Secret<String>,
+        csr_der: Vec<u8>,
+    },
+    /// Key generation failed (the library's words).
+    KeyFailed(String),
+    /// One complete SIP message, as received (for [`Action::Sip`]).
+    SipResponse(Vec<u8>),
 }

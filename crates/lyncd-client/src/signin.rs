@@ -19,6 +19,8 @@ use crate::psha1::psha1;
 use crate::soap::{self, IdpAnswer, IdpToken, SoapFault};
 use crate::trace::{Step, TraceEvent};
 
+mod sip;
+
 /// The `Accept` header of every Autodiscover request (what pidgin-sipe sends).
 pub const AUTODISCOVER_ACCEPT: &str = "application/vnd.microsoft.rtc.autodiscover+xml;v=1";
 /// Where pidgin-sipe sends the password when the Web Ticket metadata names no IdP.
@@ -34,6 +36,9 @@ pub struct SignIn {
     ctx: Context,
     phase: Phase,
     outstanding: Option<Outstanding>,
+    /// A step whose action ended without finishing it (a SIP message that was not the answer):
+    /// its next action continues the same trace event.
+    resume: Option<Outstanding>,
     next_id: u64,
     trace: VecDeque<TraceEvent>,
     outcome: Option<Outcome>,
@@ -47,6 +52,11 @@ impl SignIn {
             password,
             discovery,
             endpoint_id,
+            sip,
+            certificates,
+            sip_server_ca,
+            refresh,
+            sign_out,
         } = config;
         let login = login
             .filter(|l| !l.trim().is_empty())
@@ -60,9 +70,17 @@ impl SignIn {
                 endpoint_id,
                 visited: Vec::new(),
                 redirects: 0,
+                sip: SipOptions {
+                    enabled: sip,
+                    certificates,
+                    server_ca: sip_server_ca,
+                    refresh,
+                    sign_out,
+                },
             },
             phase,
             outstanding: None,
+            resume: None,
             next_id: 1,
             trace: VecDeque::new(),
             outcome: None,
@@ -78,15 +96,32 @@ impl SignIn {
         let request = self.phase.request(&self.ctx)?;
         let id = ActionId(self.next_id);
         self.next_id += 1;
+        let (started, sent) = match self.resume.take() {
+            Some(r) if r.step == request.step => (r.started, r.sent),
+            _ => (now, request.sent),
+        };
         self.outstanding = Some(Outstanding {
             id,
             step: request.step,
-            started: now,
-            sent: request.sent,
+            started,
+            sent,
         });
         Some(match request.io {
             Io::Resolve(host) => Action::Resolve { id, host },
             Io::Http(request) => Action::Http { id, request },
+            Io::GenerateKey(address) => Action::GenerateKey { id, address },
+            Io::Sip {
+                host,
+                port,
+                tls,
+                message,
+            } => Action::Sip {
+                id,
+                host,
+                port,
+                tls,
+                message,
+            },
         })
     }
 
@@ -107,7 +142,12 @@ impl SignIn {
             return;
         };
         let phase = std::mem::replace(&mut self.phase, Phase::Finished);
-        let (next, report) = phase.complete(&mut self.ctx, completion, entropy);
+        let (next, report) = phase.complete(&mut self.ctx, completion, entropy, now);
+        if let Next::Wait(p) = next {
+            self.phase = p;
+            self.resume = Some(out);
+            return;
+        }
         let elapsed = now - out.started;
         self.trace.push_back(TraceEvent {
             step: out.step,
@@ -124,7 +164,7 @@ impl SignIn {
             failure: report.failure,
         });
         match next {
-            Next::Phase(p) => self.phase = p,
+            Next::Phase(p) | Next::Wait(p) => self.phase = p,
             Next::Done(o) => self.outcome = Some(o),
         }
     }
@@ -165,6 +205,17 @@ struct Context {
     /// Autodiscover URLs already fetched (normalised), to detect redirect loops.
     visited: Vec<String>,
     redirects: usize,
+    sip: SipOptions,
+}
+
+/// What the SIP half is asked to do.
+#[derive(Debug)]
+struct SipOptions {
+    enabled: bool,
+    certificates: Vec<crate::model::CachedCertificate>,
+    server_ca: Option<String>,
+    refresh: bool,
+    sign_out: bool,
 }
 
 impl Context {
@@ -234,6 +285,13 @@ struct Request {
 enum Io {
     Resolve(String),
     Http(HttpRequest),
+    GenerateKey(SipAddress),
+    Sip {
+        host: String,
+        port: u16,
+        tls: bool,
+        message: Vec<u8>,
+    },
 }
 
 /// The trace part of a completion.
@@ -246,6 +304,8 @@ struct Report {
 
 enum Next {
     Phase(Phase),
+    /// The action did not finish the step (no trace event yet); the next action continues it.
+    Wait(Phase),
     Done(Outcome),
 }
 
@@ -283,6 +343,7 @@ enum Phase {
     IdpToken(IdpTokenRequest),
     WebTicket(WebTicketRequest),
     User(UserWithTicket),
+    Sip(Box<sip::SipFlow>),
     Finished,
 }
 
@@ -311,6 +372,7 @@ impl Phase {
             Phase::IdpToken(p) => p.request(ctx),
             Phase::WebTicket(p) => p.request(ctx),
             Phase::User(p) => p.request(),
+            Phase::Sip(p) => return p.request(ctx),
             Phase::Finished => return None,
         })
     }
@@ -320,6 +382,7 @@ impl Phase {
         ctx: &mut Context,
         c: Completion,
         entropy: &mut dyn Entropy,
+        now: UtcTime,
     ) -> (Next, Report) {
         match self {
             Phase::Discover(p) => p.complete(ctx, c),
@@ -329,7 +392,8 @@ impl Phase {
             Phase::Realm(p) => p.complete(c, entropy),
             Phase::IdpToken(p) => p.complete(c, entropy),
             Phase::WebTicket(p) => p.complete(c),
-            Phase::User(p) => p.complete(ctx, c),
+            Phase::User(p) => p.complete(ctx, c, entropy, now),
+            Phase::Sip(p) => p.complete(ctx, c, entropy, now),
             // Unreachable in practice: no action is handed out once finished.
             Phase::Finished => (
                 Next::Phase(Phase::Finished),
@@ -1260,83 +1324,21 @@ impl WebTicketRequest {
     }
 
     fn complete(self, c: Completion) -> (Next, Report) {
-        let step = Step::WebTicket;
-        let expected = "HTTP 200 with a SAML Assertion, a Lifetime and the server's entropy";
-        let resp = match c {
-            Completion::Response(r) => r,
-            other => return unreachable_failure(step, &self.auth.wsfed_url, &other),
-        };
-        let status = Some(resp.status);
-        let text = body_text(&resp);
-        if resp.status != 200 {
-            let mut got = describe_response(&resp);
-            if let Some(fault) = text.as_ref().ok().and_then(|t| soap::find_fault(t)) {
-                got = format!("{got} with {}", fault.describe());
-            } else if let Some(diag) = resp.header("X-Ms-diagnostics") {
-                got = format!("{got} with X-Ms-diagnostics: {diag}");
-            }
-            let f = Failure::new(step, FailureKind::WebTicketRejected, expected, &got);
-            return fail(f, status, format!("refused the identity token: {got}"));
-        }
-        let text = match text {
+        let (ticket, key_note, status) = match read_ticket_answer(
+            Step::WebTicket,
+            &self.auth.wsfed_url,
+            c,
+            self.client_entropy.expose(),
+        ) {
             Ok(t) => t,
-            Err(why) => {
-                let f = Failure::new(step, FailureKind::WebTicketMalformed, expected, why.clone());
-                return fail(f, status, format!("answered 200, but {why}"));
-            }
-        };
-        let raw = match soap::read_web_ticket(text) {
-            Ok(r) => r,
-            Err(IdpAnswer::Fault(fault)) => {
-                let got = format!("a SOAP fault: {}", fault.describe());
-                let f = Failure::new(step, FailureKind::WebTicketRejected, expected, &got);
-                return fail(f, status, format!("refused the identity token: {got}"));
-            }
-            Err(IdpAnswer::Malformed(why)) => {
-                let f = Failure::new(step, FailureKind::WebTicketMalformed, expected, why.clone());
-                return fail(f, status, format!("answered 200, but {why}"));
-            }
-        };
-        let (proof_key, key_note) = match raw.server_entropy.as_deref() {
-            Some(b64) => {
-                let cleaned: String = b64.chars().filter(|c| !c.is_ascii_whitespace()).collect();
-                match STANDARD.decode(cleaned) {
-                    Ok(server) => (
-                        psha1(self.client_entropy.expose(), &server, ENTROPY_LEN),
-                        "proof key derived from both entropies",
-                    ),
-                    Err(_) => {
-                        let f = Failure::new(
-                            step,
-                            FailureKind::WebTicketMalformed,
-                            expected,
-                            "a BinarySecret (server entropy) that is not base64",
-                        );
-                        return fail(
-                            f,
-                            status,
-                            "answered 200, but the server entropy is not base64".into(),
-                        );
-                    }
-                }
-            }
-            None => (
-                self.client_entropy.expose().clone(),
-                "no server entropy, so the client entropy is the proof key",
-            ),
+            Err(done) => return done,
         };
         let detail = format!(
             "answered 200 with web ticket {} valid until {} ({key_note}); next: present it to {}",
-            raw.assertion_id,
-            format_iso(raw.expires),
+            ticket.assertion_id,
+            format_iso(ticket.expires),
             self.auth.user_url
         );
-        let ticket = WebTicket {
-            assertion: Secret::new(raw.assertion.clone()),
-            assertion_id: raw.assertion_id.clone(),
-            expires: raw.expires,
-            proof_key: Secret::new(proof_key),
-        };
         proceed(
             Phase::User(UserWithTicket {
                 auth: self.auth,
@@ -1346,6 +1348,98 @@ impl WebTicketRequest {
             detail,
         )
     }
+}
+
+/// Reads a WsFedBearer answer into a ticket with its proof key (shared by the Autodiscover
+/// ticket and the CertProv ticket). `Err` is the finished step (built once per sign-in, so its
+/// size does not matter).
+#[allow(clippy::result_large_err)]
+fn read_ticket_answer(
+    step: Step,
+    url: &str,
+    c: Completion,
+    client_entropy: &[u8],
+) -> Result<(WebTicket, &'static str, Option<u16>), (Next, Report)> {
+    let expected = "HTTP 200 with a SAML Assertion, a Lifetime and the server's entropy";
+    let resp = match c {
+        Completion::Response(r) => r,
+        other => return Err(unreachable_failure(step, url, &other)),
+    };
+    let status = Some(resp.status);
+    let text = body_text(&resp);
+    if resp.status != 200 {
+        let mut got = describe_response(&resp);
+        if let Some(fault) = text.as_ref().ok().and_then(|t| soap::find_fault(t)) {
+            got = format!("{got} with {}", fault.describe());
+        } else if let Some(diag) = resp.header("X-Ms-diagnostics") {
+            got = format!("{got} with X-Ms-diagnostics: {diag}");
+        }
+        let f = Failure::new(step, FailureKind::WebTicketRejected, expected, &got);
+        return Err(fail(
+            f,
+            status,
+            format!("refused the identity token: {got}"),
+        ));
+    }
+    let text = match text {
+        Ok(t) => t,
+        Err(why) => {
+            let f = Failure::new(step, FailureKind::WebTicketMalformed, expected, why.clone());
+            return Err(fail(f, status, format!("answered 200, but {why}")));
+        }
+    };
+    let raw = match soap::read_web_ticket(text) {
+        Ok(r) => r,
+        Err(IdpAnswer::Fault(fault)) => {
+            let got = format!("a SOAP fault: {}", fault.describe());
+            let f = Failure::new(step, FailureKind::WebTicketRejected, expected, &got);
+            return Err(fail(
+                f,
+                status,
+                format!("refused the identity token: {got}"),
+            ));
+        }
+        Err(IdpAnswer::Malformed(why)) => {
+            let f = Failure::new(step, FailureKind::WebTicketMalformed, expected, why.clone());
+            return Err(fail(f, status, format!("answered 200, but {why}")));
+        }
+    };
+    let (proof_key, key_note) = match raw.server_entropy.as_deref() {
+        Some(b64) => {
+            let cleaned: String = b64.chars().filter(|c| !c.is_ascii_whitespace()).collect();
+            match STANDARD.decode(cleaned) {
+                Ok(server) => (
+                    psha1(client_entropy, &server, ENTROPY_LEN),
+                    "proof key derived from both entropies",
+                ),
+                Err(_) => {
+                    let f = Failure::new(
+                        step,
+                        FailureKind::WebTicketMalformed,
+                        expected,
+                        "a BinarySecret (server entropy) that is not base64",
+                    );
+                    return Err(fail(
+                        f,
+                        status,
+                        "answered 200, but the server entropy is not base64".into(),
+                    ));
+                }
+            }
+        }
+        None => (
+            client_entropy.to_vec(),
+            "no server entropy, so the client entropy is the proof key",
+        ),
+    };
+    let ticket = WebTicket {
+        assertion: Secret::new(raw.assertion.clone()),
+        assertion_id: raw.assertion_id.clone(),
+        expires: raw.expires,
+        proof_key: Secret::new(proof_key),
+        lifetime: raw.lifetime.clone(),
+    };
+    Ok((ticket, key_note, status))
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1376,7 +1470,13 @@ impl UserWithTicket {
         }
     }
 
-    fn complete(self, ctx: &mut Context, c: Completion) -> (Next, Report) {
+    fn complete(
+        self,
+        ctx: &mut Context,
+        c: Completion,
+        entropy: &mut dyn Entropy,
+        now: UtcTime,
+    ) -> (Next, Report) {
         let step = Step::AutodiscoverUser;
         let expected = "HTTP 200 with an Autodiscover User document naming the SIP pool";
         let resp = match c {
@@ -1460,18 +1560,27 @@ impl UserWithTicket {
             .iter()
             .map(|e| format!("{}:{}", e.fqdn, e.port))
             .collect();
+        let discovered = Discovered {
+            pool,
+            user_url: self.auth.user_url.clone(),
+            webticket_url: self.auth.webticket_url.clone(),
+            idp_url: self.auth.idp_url.clone(),
+            web_ticket: self.ticket,
+        };
+        if ctx.sip.enabled {
+            let (flow, note) = sip::SipFlow::start(ctx, self.auth, discovered, entropy, now);
+            let detail = format!(
+                "answered the user's settings: SIP pool {}; the web half of the sign-in is done; \
+                 {note}",
+                list.join(", ")
+            );
+            return proceed(Phase::Sip(Box::new(flow)), status, detail);
+        }
         let detail = format!(
             "answered the user's settings: SIP pool {} (try in this order); the web half of the \
              sign-in is done",
             list.join(", ")
         );
-        let discovered = Discovered {
-            pool,
-            user_url: self.auth.user_url,
-            webticket_url: self.auth.webticket_url,
-            idp_url: self.auth.idp_url,
-            web_ticket: self.ticket,
-        };
         (
             Next::Done(Outcome::Discovered(discovered)),
             Report {

@@ -419,6 +419,8 @@ pub struct RawWebTicket {
     pub expires: UtcTime,
     /// Text of the first `BinarySecret` (base64 server entropy), if any.
     pub server_entropy: Option<String>,
+    /// `Lifetime` contents, verbatim (the Timestamp a CertProv proof signs).
+    pub lifetime: String,
 }
 
 impl std::fmt::Debug for RawWebTicket {
@@ -451,7 +453,227 @@ pub fn read_web_ticket(text: &str) -> Result<RawWebTicket, IdpAnswer> {
         assertion_id: assertion_id.to_string(),
         expires,
         server_entropy: extract_raw(text, "BinarySecret", false).map(str::to_string),
+        lifetime: lifetime.to_string(),
     })
+}
+
+// ---------------------------------------------------------------------------------------------
+// Certificate Provisioning (http.md §8)
+
+/// The port pidgin-sipe asks the CertProv metadata for; its policy is `<port>_policy`.
+pub const CERTPROV_PORT: &str = "CertProvisioningServiceWebTicketProof_SHA1";
+/// `SOAPAction` of `GetAndPublishCert`.
+pub const CERTPROV_ACTION: &str =
+    "http://schemas.microsoft.com/OCS/AuthWebServices/GetAndPublishCert";
+const DSIG_NS: &str = "http://www.w3.org/2000/09/xmldsig#";
+const EXC_C14N: &str = "http://www.w3.org/2001/10/xml-exc-c14n#";
+
+/// What the CertProv metadata says (http.md §8.1).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CertProvMex {
+    /// Names of the ports of the first `service`.
+    pub ports: Vec<String>,
+    /// `address/@location` of the web-ticket port: POST target and ticket audience.
+    pub location: Option<String>,
+    /// The Web Ticket service base URL named by the policy.
+    pub issuer: Option<String>,
+    /// `EndorsingSupportingTokens`: the request must carry the HMAC proof; otherwise
+    /// (`SignedSupportingTokens`) the ticket is presented as a bearer token.
+    pub proof: bool,
+}
+
+/// Reads the CertProv WSDL the way SIPE walks it: the `Policy` child of the document element
+/// whose `Id` is `<port>_policy` (case-insensitive), `ExactlyOne/All/EndorsingSupportingTokens/
+/// Policy/IssuedToken/Issuer/Address` (else the `SignedSupportingTokens` path), and the port of
+/// the first `service`.
+pub fn parse_certprov_mex(text: &str) -> Result<CertProvMex, String> {
+    let doc = parse(text)?;
+    let root = doc.root_element();
+    if root.tag_name().name() != "definitions" {
+        return Err(format!(
+            "the document element is <{}>, not a WSDL <definitions>",
+            root.tag_name().name()
+        ));
+    }
+    let policy_id = format!("{CERTPROV_PORT}_policy");
+    let policy = root.children().find(|n| {
+        n.is_element()
+            && n.tag_name().name() == "Policy"
+            && attr(*n, "Id").is_some_and(|v| v.eq_ignore_ascii_case(&policy_id))
+    });
+    let issuer_at = |tokens: &str| {
+        policy
+            .and_then(|p| {
+                path(
+                    p,
+                    &format!("ExactlyOne/All/{tokens}/Policy/IssuedToken/Issuer/Address"),
+                )
+            })
+            .map(text_of)
+            .filter(|s| !s.is_empty())
+    };
+    let (issuer, proof) = match issuer_at("EndorsingSupportingTokens") {
+        Some(i) => (Some(i), true),
+        None => (issuer_at("SignedSupportingTokens"), false),
+    };
+    let mut mex = CertProvMex {
+        ports: Vec::new(),
+        location: None,
+        issuer,
+        proof,
+    };
+    if let Some(service) = child(root, "service") {
+        for port in service
+            .children()
+            .filter(|n| n.is_element() && n.tag_name().name() == "port")
+        {
+            let name = attr(port, "name").unwrap_or("").to_string();
+            if mex.location.is_none() && name == CERTPROV_PORT {
+                mex.location = child(port, "address")
+                    .and_then(|a| attr(a, "location"))
+                    .map(str::to_string);
+            }
+            mex.ports.push(name);
+        }
+    }
+    Ok(mex)
+}
+
+/// What `GetAndPublishCert` carries besides fixed text.
+pub struct CertProvRequest<'a> {
+    /// The CertProv port location (POST target, `wsa:To`).
+    pub url: &'a str,
+    pub message_id: &'a str,
+    /// The web ticket's `Lifetime` contents, verbatim: they become the signed Timestamp.
+    pub lifetime: &'a str,
+    /// The web ticket's `Assertion`, verbatim.
+    pub assertion: &'a str,
+    pub assertion_id: &'a str,
+    /// The ticket's proof key; `None` for a bearer policy (no Signature).
+    pub proof_key: Option<&'a [u8]>,
+    /// GUID without braces (SIPE: the endpoint's `+sip.instance`).
+    pub device_id: &'a str,
+    /// `user@domain` (no `sip:`).
+    pub entity: &'a str,
+    pub csr_der: &'a [u8],
+    pub request_id: &'a str,
+}
+
+/// The Timestamp exactly as SIPE writes it; its text must already be canonical because SIPE
+/// digests it without canonicalising (http.md §8.3).
+pub fn certprov_timestamp(lifetime: &str) -> String {
+    format!("<wsu:Timestamp xmlns:wsu=\"{WSU_NS}\" wsu:Id=\"timestamp\">{lifetime}</wsu:Timestamp>")
+}
+
+/// The proof's `SignedInfo` in the exclusive-canonical form SIPE puts on the wire (default
+/// namespace on `SignedInfo`, empty elements as start and end tags), and the base64 HMAC-SHA1 of
+/// exactly those bytes with the proof key (http.md §8.3).
+pub fn certprov_proof(timestamp: &str, proof_key: &[u8]) -> (String, String) {
+    use base64::Engine;
+    use sha1::Digest;
+    let b64 = base64::engine::general_purpose::STANDARD;
+    let digest = b64.encode(sha1::Sha1::digest(timestamp.as_bytes()));
+    let signed_info = format!(
+        "<SignedInfo xmlns=\"{DSIG_NS}\"><CanonicalizationMethod Algorithm=\"{EXC_C14N}\"></CanonicalizationMethod>\
+         <SignatureMethod Algorithm=\"http://www.w3.org/2000/09/xmldsig#hmac-sha1\"></SignatureMethod>\
+         <Reference URI=\"#timestamp\"><Transforms><Transform Algorithm=\"{EXC_C14N}\"></Transform></Transforms>\
+         <DigestMethod Algorithm=\"http://www.w3.org/2000/09/xmldsig#sha1\"></DigestMethod>\
+         <DigestValue>{digest}</DigestValue></Reference></SignedInfo>"
+    );
+    let mac = crate::psha1::hmac_sha1_sign(proof_key, signed_info.as_bytes());
+    (signed_info, b64.encode(mac))
+}
+
+/// Base64 of the CSR preceded by CRLF, in 76-character lines separated by CRLF (SIPE, http.md
+/// §8.3).
+fn csr_lines(der: &[u8]) -> String {
+    use base64::Engine;
+    let b64 = base64::engine::general_purpose::STANDARD.encode(der);
+    let lines: Vec<&str> = b64
+        .as_bytes()
+        .chunks(76)
+        .map(|c| std::str::from_utf8(c).unwrap_or_default())
+        .collect();
+    format!("\r\n{}", lines.join("\r\n"))
+}
+
+/// `GetAndPublishCert` as pidgin-sipe sends it (capture 01 exchange 016): SOAP 1.1, the web
+/// ticket and its HMAC proof over the Timestamp in the security header, the CSR in the body,
+/// and the WS-Trust namespace with the trailing slash Microsoft's CertProv requires there.
+pub fn certprov_request(r: &CertProvRequest<'_>) -> String {
+    let timestamp = certprov_timestamp(r.lifetime);
+    let signature = match r.proof_key {
+        Some(key) => {
+            let (signed_info, value) = certprov_proof(&timestamp, key);
+            format!(
+                "<Signature xmlns=\"{DSIG_NS}\"> {signed_info} <SignatureValue>{value}</SignatureValue> \
+                 <KeyInfo>  <wsse:SecurityTokenReference wsse:TokenType=\"http://docs.oasis-open.org/wss/oasis-wss-saml-token-profile-1.1#SAMLV1.1\">   \
+                 <wsse:KeyIdentifier ValueType=\"http://docs.oasis-open.org/wss/oasis-wss-saml-token-profile-1.0#SAMLAssertionID\">{id}</wsse:KeyIdentifier>  \
+                 </wsse:SecurityTokenReference> </KeyInfo></Signature>",
+                id = escape(r.assertion_id)
+            )
+        }
+        None => String::new(),
+    };
+    let security = format!("{timestamp}{}{signature}", r.assertion);
+    let body = format!(
+        "<GetAndPublishCert xmlns=\"http://schemas.microsoft.com/OCS/AuthWebServices/\" \
+         xmlns:wst=\"http://docs.oasis-open.org/ws-sx/ws-trust/200512/\" \
+         xmlns:wstep=\"http://schemas.microsoft.com/windows/pki/2009/01/enrollment\" \
+         DeviceId=\"{{{device}}}\" Entity=\"{entity}\"> <wst:RequestSecurityToken>  \
+         <wst:TokenType>http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-x509-token-profile-1.0#X509v3</wst:TokenType>  \
+         <wst:RequestType>http://docs.oasis-open.org/ws-sx/ws-trust/200512/Issue</wst:RequestType>  \
+         <wsse:BinarySecurityToken   ValueType=\"http://schemas.microsoft.com/OCS/AuthWebServices.xsd#PKCS10\"   \
+         EncodingType=\"http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-wssecurity-secext-1.0.xsd#Base64Binary\"  >\
+         {csr}</wsse:BinarySecurityToken>  <wstep:RequestID>{rid}</wstep:RequestID> \
+         </wst:RequestSecurityToken></GetAndPublishCert>",
+        device = escape(r.device_id),
+        entity = escape(r.entity),
+        csr = csr_lines(r.csr_der),
+        rid = escape(r.request_id),
+    );
+    envelope(
+        SAML_NS_DECL,
+        SOAP11_NS,
+        WST_13_NS,
+        r.url,
+        r.message_id,
+        CERTPROV_ACTION,
+        &security,
+        &body,
+    )
+}
+
+/// The leaf certificate (DER) of a `GetAndPublishCertResponse`, found as SIPE finds it:
+/// `Body/GetAndPublishCertResponse/RequestSecurityTokenResponse/RequestedSecurityToken/
+/// BinarySecurityToken`, first match at each level (http.md §8.4).
+pub fn read_certprov_response(text: &str) -> Result<Vec<u8>, IdpAnswer> {
+    use base64::Engine;
+    let doc = parse(text).map_err(IdpAnswer::Malformed)?;
+    if let Some(fault) = find_fault(text) {
+        return Err(IdpAnswer::Fault(fault));
+    }
+    let token = path(
+        doc.root_element(),
+        "Body/GetAndPublishCertResponse/RequestSecurityTokenResponse/RequestedSecurityToken/BinarySecurityToken",
+    )
+    .ok_or_else(|| {
+        IdpAnswer::Malformed(
+            "no Body/GetAndPublishCertResponse/RequestSecurityTokenResponse/\
+             RequestedSecurityToken/BinarySecurityToken"
+                .into(),
+        )
+    })?;
+    let b64: String = text_of(token)
+        .chars()
+        .filter(|c| !c.is_ascii_whitespace())
+        .collect();
+    match base64::engine::general_purpose::STANDARD.decode(b64) {
+        Ok(der) if !der.is_empty() => Ok(der),
+        _ => Err(IdpAnswer::Malformed(
+            "the BinarySecurityToken is not a base64 certificate".into(),
+        )),
+    }
 }
 
 #[cfg(test)]

@@ -4,7 +4,7 @@ use crate::failure::Failure;
 use lyncd_core::UtcTime;
 use serde::Serializer;
 
-/// The steps of the web half of a sign-in, in the order a successful sign-in meets them.
+/// The steps of a sign-in (web half, then certificate and SIP), in the order a successful sign-in meets them.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Step {
@@ -24,6 +24,28 @@ pub enum Step {
     WebTicket,
     /// GET the user resource with the web ticket: the SIP pool.
     AutodiscoverUser,
+    /// Unauthenticated REGISTER: expect 401 with the TLS-DSK challenge.
+    SipRegister,
+    /// GET `<sts-uri>/mex`: where and how to ask for a certificate.
+    CertprovMex,
+    /// POST `RST2.srf` again: a fresh identity token for the CertProv web ticket.
+    CertprovIdpToken,
+    /// POST the token to the Web Ticket service for the CertProv audience (with a proof key).
+    CertprovWebTicket,
+    /// Generate the user's key pair and certificate request (local).
+    CertprovKey,
+    /// POST `GetAndPublishCert` with the CSR and the ticket's proof: the user certificate.
+    Certprov,
+    /// REGISTER with the ClientHello (C1): expect the server's flight (S1).
+    TlsDskHello,
+    /// REGISTER with certificate, key exchange and Finished (C2): expect the server Finished (S2).
+    TlsDskFinish,
+    /// The first signed REGISTER (C3): expect a signed 200 OK.
+    SipRegisterSigned,
+    /// One signed re-REGISTER.
+    SipRefresh,
+    /// Signed REGISTER with `Expires: 0`.
+    SipSignOut,
 }
 
 impl Step {
@@ -38,6 +60,17 @@ impl Step {
             Step::IdpToken => "idp-token",
             Step::WebTicket => "web-ticket",
             Step::AutodiscoverUser => "autodiscover-user",
+            Step::SipRegister => "sip-register",
+            Step::CertprovMex => "certprov-mex",
+            Step::CertprovIdpToken => "certprov-idp-token",
+            Step::CertprovWebTicket => "certprov-web-ticket",
+            Step::CertprovKey => "certprov-key",
+            Step::Certprov => "certprov",
+            Step::TlsDskHello => "tls-dsk-hello",
+            Step::TlsDskFinish => "tls-dsk-finish",
+            Step::SipRegisterSigned => "sip-register-signed",
+            Step::SipRefresh => "sip-refresh",
+            Step::SipSignOut => "sip-sign-out",
         }
     }
 
@@ -54,6 +87,17 @@ impl Step {
             Step::IdpToken => "Sign in at the identity provider",
             Step::WebTicket => "Exchange the identity token for a web ticket",
             Step::AutodiscoverUser => "Fetch the user's settings with the web ticket",
+            Step::SipRegister => "Register at the SIP pool (expect a TLS-DSK challenge)",
+            Step::CertprovMex => "Read the Certificate Provisioning service's metadata",
+            Step::CertprovIdpToken => "Sign in at the identity provider again, for CertProv",
+            Step::CertprovWebTicket => "Get a web ticket for Certificate Provisioning",
+            Step::CertprovKey => "Generate the key pair and certificate request",
+            Step::Certprov => "Ask Certificate Provisioning for the user certificate",
+            Step::TlsDskHello => "TLS-DSK handshake: hello and server certificate",
+            Step::TlsDskFinish => "TLS-DSK handshake: client certificate and finish",
+            Step::SipRegisterSigned => "Send the signed REGISTER (expect a signed 200 OK)",
+            Step::SipRefresh => "Refresh the registration (signed re-REGISTER)",
+            Step::SipSignOut => "Sign out (REGISTER with Expires: 0)",
         }
     }
 }

@@ -19,6 +19,9 @@ const POOL: &str = "lyncfe.contoso.com";
 const STS: &str = "https://lyncweb.contoso.com/CertProv/CertProvisioningService.svc";
 const CONN: u64 = 7;
 
+/// Rewrites a message from the registrar before the session sees it.
+type Tamper = Box<dyn FnMut(&Message) -> Message>;
+
 struct World {
     ca: CertificateAuthority,
     registrar: Registrar,
@@ -35,7 +38,7 @@ struct World {
     /// Lifetime of issued user certificates.
     cert_lifetime: Duration,
     /// Applied to every message from the registrar before the session sees it.
-    tamper: Option<Box<dyn FnMut(&Message) -> Message>>,
+    tamper: Option<Tamper>,
     certificates_issued: usize,
 }
 

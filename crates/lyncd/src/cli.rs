@@ -30,6 +30,7 @@ pub enum Command {
     #[command(subcommand)]
     Ca(CaCommand),
     /// Sign in as a user, step by step, against any Lync / Skype for Business deployment.
+    #[command(after_long_help = SIGNIN_EXIT_CODES)]
     Signin(SigninArgs),
 }
 
@@ -140,6 +141,19 @@ pub enum CaCommand {
     },
 }
 
+/// The exit codes of `lyncd signin` (also in its --help).
+pub const SIGNIN_EXIT_CODES: &str = "\
+Exit codes (the stage that failed):
+   0  signed in (or, with --web-only, the web half done)
+   1  stopped without an outcome, or a usage / I/O error
+  10  dns                    11  lyncdiscover           12  autodiscover-challenge
+  13  web-ticket-mex         14  idp-realm              15  idp-token
+  16  web-ticket             17  autodiscover-user
+  20  sip-register           21  certprov-mex           22  certprov-idp-token
+  23  certprov-web-ticket    24  certprov-key           25  certprov
+  26  tls-dsk-hello          27  tls-dsk-finish         28  sip-register-signed
+  29  sip-refresh            30  sip-sign-out";
+
 #[derive(Args, Debug)]
 pub struct SigninArgs {
     /// The SIP address to sign in as, e.g. alice@contoso.com
@@ -168,4 +182,25 @@ pub struct SigninArgs {
     /// Ports of the lyncdiscover URLs (HTTPS,HTTP), for labs that serve them elsewhere.
     #[arg(long, value_name = "HTTPS,HTTP", default_value = "443,80", hide = true)]
     pub discover_ports: String,
+    /// Stop after the web half (steps 1–6): no REGISTER, no certificate, no TLS-DSK.
+    #[arg(long)]
+    pub web_only: bool,
+    /// Verify the inner TLS-DSK server certificate against this CA (PEM) and the registrar's
+    /// targetname. Without it, any inner certificate is accepted, as pidgin-sipe does (the
+    /// outer TLS connection is verified either way).
+    #[arg(long, value_name = "PEM")]
+    pub tls_dsk_ca: Option<PathBuf>,
+    /// Do not send the one signed re-REGISTER after the signed 200 OK.
+    #[arg(long)]
+    pub no_refresh: bool,
+    /// Sign out at the end (signed REGISTER with Expires: 0).
+    #[arg(long)]
+    pub sign_out: bool,
+    /// Neither read nor write the certificate cache.
+    #[arg(long)]
+    pub no_cert_cache: bool,
+    /// Where user certificates are cached [default: $XDG_CACHE_HOME/lyncd/certs, else
+    /// ~/.cache/lyncd/certs]. One file per user and registrar, mode 0600.
+    #[arg(long, value_name = "DIR")]
+    pub cert_cache: Option<PathBuf>,
 }

@@ -30,7 +30,7 @@ fn text(o: &Output) -> String {
 }
 
 #[test]
-fn demo_json_walks_the_whole_web_half() {
+fn demo_json_walks_the_whole_sign_in() {
     let out = lyncd(&["demo", "--json"], None);
     assert!(out.status.success(), "{}", text(&out));
     let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
@@ -50,12 +50,40 @@ fn demo_json_walks_the_whole_web_half() {
         "idp-token",
         "web-ticket",
         "autodiscover-user",
+        "sip-register",
+        "certprov-mex",
+        "certprov-idp-token",
+        "certprov-web-ticket",
+        "certprov-key",
+        "certprov",
+        "tls-dsk-hello",
+        "tls-dsk-finish",
+        "sip-register-signed",
+        "sip-refresh",
+        "sip-sign-out",
     ] {
         assert!(
             steps.contains(&expected),
             "missing step {expected} in {steps:?}"
         );
     }
+    // The SIP half runs in protocol order, after the web half.
+    let at = |name: &str| steps.iter().position(|s| *s == name).unwrap();
+    assert!(at("autodiscover-user") < at("sip-register"));
+    assert!(at("sip-register") < at("certprov-mex"));
+    assert!(at("certprov") < at("tls-dsk-hello"));
+    assert!(at("tls-dsk-hello") < at("tls-dsk-finish"));
+    assert!(at("tls-dsk-finish") < at("sip-register-signed"));
+    assert!(at("sip-register-signed") < at("sip-refresh"));
+    assert!(at("sip-refresh") < at("sip-sign-out"));
+    let signed = &doc["steps"][at("sip-register-signed")]["detail"];
+    assert!(
+        signed.as_str().unwrap().contains("rspauth verified"),
+        "{signed}"
+    );
+    assert_eq!(doc["sip"]["refreshed"], true);
+    assert_eq!(doc["sip"]["signed_out"], true);
+    assert!(doc["sip"]["gruu"].as_str().unwrap().ends_with(";gruu"));
     for s in doc["steps"].as_array().unwrap() {
         assert_eq!(s["ok"], true);
         assert!(s["ms"].is_number() && s["detail"].is_string());
@@ -209,4 +237,27 @@ fn signin_reports_where_it_failed_with_a_stage_exit_code() {
     assert!(
         !text(&out).contains("pw\n") && !String::from_utf8_lossy(&out.stdout).contains("\"pw\"")
     );
+}
+
+#[test]
+fn signin_help_documents_the_sip_stage_exit_codes() {
+    let out = lyncd(&["signin", "--help"], None);
+    assert!(out.status.success(), "{}", text(&out));
+    let help = String::from_utf8_lossy(&out.stdout);
+    for line in [
+        "20  sip-register",
+        "25  certprov",
+        "28  sip-register-signed",
+        "30  sip-sign-out",
+    ] {
+        assert!(help.contains(line), "missing {line:?} in:\n{help}");
+    }
+    for flag in [
+        "--no-cert-cache",
+        "--tls-dsk-ca",
+        "--sign-out",
+        "--web-only",
+    ] {
+        assert!(help.contains(flag), "missing {flag}");
+    }
 }

@@ -252,6 +252,10 @@ impl FakeServer {
                 }
             }
             Action::Http { request, .. } => self.http(request),
+            Action::GenerateKey { .. } => Completion::KeyFailed("no key generator here".into()),
+            Action::Sip { host, port, .. } => Completion::TransportFailed(TransportError::Connect(
+                format!("no SIP server at {host}:{port}"),
+            )),
         }
     }
 
@@ -287,7 +291,7 @@ impl FakeServer {
             .iter()
             .filter_map(|a| match a {
                 Action::Http { request, .. } => Some(request),
-                Action::Resolve { .. } => None,
+                _ => None,
             })
             .collect()
     }
@@ -307,6 +311,12 @@ pub fn config_with(discovery: Discovery) -> SignInConfig {
         password: PASSWORD.into(),
         discovery,
         endpoint_id: ENDPOINT_ID.into(),
+        // These tests cover the web half (capture 01 up to exchange 010).
+        sip: false,
+        certificates: Vec::new(),
+        sip_server_ca: None,
+        refresh: true,
+        sign_out: false,
     }
 }
 

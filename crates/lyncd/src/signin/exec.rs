@@ -1,15 +1,25 @@
-//! The executor: performs the I/O the sans-IO sign-in core asks for (name lookups, HTTP) and
-//! feeds the results back. It makes no protocol decision.
+//! The executor: performs the I/O the sans-IO sign-in core asks for (name lookups, HTTP, key
+//! generation, SIP messages on a persistent TLS connection) and feeds the results back. It
+//! makes no protocol decision.
 
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
+use bytes::BytesMut;
 use lyncd_client::{
     Action, Completion, HttpRequest, HttpResponse, Method, SignIn, TraceEvent, TransportError,
 };
-use lyncd_core::{OsEntropy, UtcTime};
+use lyncd_core::{OsEntropy, SipAddress, UtcTime};
+use lyncd_sip::{Decoder, Frame, Limits};
+use rustls_pki_types::ServerName;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio::sync::Mutex;
+use tokio_rustls::TlsConnector;
+use tokio_rustls::client::TlsStream;
 
 /// How names are looked up: the system resolver (which also reads /etc/hosts), except for names
 /// with an override.
@@ -18,6 +28,43 @@ pub struct Executor {
     overrides: HashMap<String, IpAddr>,
     /// When set, only overridden names resolve (the demo's private world).
     overrides_only: bool,
+    /// TLS for SIP: the --ca-file CA, or the platform's verifier.
+    sip_tls: TlsConnector,
+    timeout: Duration,
+    /// One persistent connection per (host, port, tls): the whole registration rides on it
+    /// (TLS-DSK security associations are bound to their connection, sip.md §5.4).
+    sip: Mutex<HashMap<(String, u16, bool), SipConnection>>,
+}
+
+/// An open SIP connection and its framing state.
+struct SipConnection {
+    stream: SipStream,
+    buf: BytesMut,
+    decoder: Decoder,
+}
+
+enum SipStream {
+    Tls(Box<TlsStream<TcpStream>>),
+    Tcp(TcpStream),
+}
+
+impl SipStream {
+    async fn write_all(&mut self, data: &[u8]) -> std::io::Result<()> {
+        match self {
+            SipStream::Tls(s) => {
+                s.write_all(data).await?;
+                s.flush().await
+            }
+            SipStream::Tcp(s) => s.write_all(data).await,
+        }
+    }
+
+    async fn read_buf(&mut self, buf: &mut BytesMut) -> std::io::Result<usize> {
+        match self {
+            SipStream::Tls(s) => s.read_buf(buf).await,
+            SipStream::Tcp(s) => s.read_buf(buf).await,
+        }
+    }
 }
 
 pub struct ExecutorOptions {
@@ -50,6 +97,9 @@ impl Executor {
             http: builder.build().context("building the HTTP client")?,
             overrides: opts.overrides,
             overrides_only: opts.overrides_only,
+            sip_tls: sip_tls(opts.ca_pem.as_deref())?,
+            timeout: opts.timeout,
+            sip: Mutex::new(HashMap::new()),
         })
     }
 
@@ -68,6 +118,14 @@ impl Executor {
             let (id, completion) = match action {
                 Action::Resolve { id, host } => (id, self.resolve(&host).await),
                 Action::Http { id, request } => (id, self.http(request).await),
+                Action::GenerateKey { id, address } => (id, generate_key(address).await),
+                Action::Sip {
+                    id,
+                    host,
+                    port,
+                    tls,
+                    message,
+                } => (id, self.sip(&host, port, tls, &message).await),
             };
             signin.handle(UtcTime::now_utc(), id, completion, &mut OsEntropy);
         }
@@ -130,6 +188,163 @@ impl Executor {
             Err(e) => Completion::TransportFailed(transport_error(&e)),
         }
     }
+}
+
+/// Key generation is CPU-bound randomness: off the async threads.
+async fn generate_key(address: SipAddress) -> Completion {
+    match tokio::task::spawn_blocking(move || lyncd_pki::new_user_key_and_csr(&address)).await {
+        Ok(Ok((key_pem, csr_der))) => Completion::KeyPair { key_pem, csr_der },
+        Ok(Err(e)) => Completion::KeyFailed(e.to_string()),
+        Err(e) => Completion::KeyFailed(format!("the key generation task failed: {e}")),
+    }
+}
+
+/// The TLS client for SIP connections: only the --ca-file CA when given (as for HTTPS), else
+/// the platform's verifier and roots.
+fn sip_tls(ca_pem: Option<&[u8]>) -> anyhow::Result<TlsConnector> {
+    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    let builder = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .context("TLS versions for SIP")?;
+    let config = match ca_pem {
+        Some(pem) => {
+            use rustls_pki_types::pem::PemObject;
+            let mut roots = rustls::RootCertStore::empty();
+            for cert in rustls_pki_types::CertificateDer::pem_slice_iter(pem) {
+                roots
+                    .add(cert.context("reading the --ca-file PEM")?)
+                    .context("adding the --ca-file CA")?;
+            }
+            anyhow::ensure!(!roots.is_empty(), "the CA file holds no certificate");
+            builder.with_root_certificates(roots).with_no_client_auth()
+        }
+        None => {
+            use rustls_platform_verifier::BuilderVerifierExt;
+            builder
+                .with_platform_verifier()
+                .context("the platform's certificate verifier")?
+                .with_no_client_auth()
+        }
+    };
+    Ok(TlsConnector::from(Arc::new(config)))
+}
+
+impl Executor {
+    /// Sends `message` on the connection to host:port (opening it first if needed) and returns
+    /// the next complete SIP message; keep-alive CRLFs are skipped. Any failure closes the
+    /// connection.
+    async fn sip(&self, host: &str, port: u16, tls: bool, message: &[u8]) -> Completion {
+        let mut conns = self.sip.lock().await;
+        let key = (host.to_ascii_lowercase(), port, tls);
+        let mut conn = match conns.remove(&key) {
+            Some(c) => c,
+            None => match self.sip_connect(host, port, tls).await {
+                Ok(c) => c,
+                Err(e) => return Completion::TransportFailed(e),
+            },
+        };
+        let result = tokio::time::timeout(self.timeout, async {
+            if !message.is_empty() {
+                conn.stream
+                    .write_all(message)
+                    .await
+                    .map_err(|e| TransportError::Other(format!("sending: {e}")))?;
+            }
+            loop {
+                match conn.decoder.decode(&mut conn.buf) {
+                    Ok(Some(Frame::Message(m))) => return Ok(m.as_bytes().to_vec()),
+                    Ok(Some(Frame::KeepAlive)) => continue,
+                    Ok(None) => {}
+                    Err(e) => {
+                        return Err(TransportError::Other(format!(
+                            "the server sent bytes that are not SIP ({e})"
+                        )));
+                    }
+                }
+                let n = conn
+                    .stream
+                    .read_buf(&mut conn.buf)
+                    .await
+                    .map_err(|e| TransportError::Other(format!("receiving: {e}")))?;
+                if n == 0 {
+                    return Err(TransportError::Other(
+                        "the server closed the connection".into(),
+                    ));
+                }
+            }
+        })
+        .await;
+        match result {
+            Ok(Ok(bytes)) => {
+                conns.insert(key, conn);
+                Completion::SipResponse(bytes)
+            }
+            Ok(Err(e)) => Completion::TransportFailed(e),
+            Err(_) => Completion::TransportFailed(TransportError::Timeout),
+        }
+    }
+
+    async fn sip_connect(
+        &self,
+        host: &str,
+        port: u16,
+        tls: bool,
+    ) -> Result<SipConnection, TransportError> {
+        let addrs: Vec<SocketAddr> = match self.overrides.get(&host.to_ascii_lowercase()) {
+            Some(ip) => vec![SocketAddr::new(*ip, port)],
+            None if self.overrides_only => {
+                return Err(TransportError::Connect(format!("{host}: no such name")));
+            }
+            None => tokio::net::lookup_host((host, port))
+                .await
+                .map_err(|e| TransportError::Connect(format!("{host}: {e}")))?
+                .collect(),
+        };
+        let connect = async {
+            let mut last = None;
+            for addr in &addrs {
+                match TcpStream::connect(addr).await {
+                    Ok(s) => return Ok(s),
+                    Err(e) => last = Some(format!("{addr}: {e}")),
+                }
+            }
+            Err(TransportError::Connect(
+                last.unwrap_or_else(|| format!("{host}: no address")),
+            ))
+        };
+        let tcp = tokio::time::timeout(self.timeout, connect)
+            .await
+            .map_err(|_| TransportError::Timeout)??;
+        let _ = tcp.set_nodelay(true);
+        let stream = if tls {
+            let name = ServerName::try_from(host.to_string()).map_err(|e| {
+                TransportError::Tls(format!("{host} is not a TLS server name ({e})"))
+            })?;
+            let s = tokio::time::timeout(self.timeout, self.sip_tls.connect(name, tcp))
+                .await
+                .map_err(|_| TransportError::Timeout)?
+                .map_err(|e| TransportError::Tls(tls_reason(&e)))?;
+            SipStream::Tls(Box::new(s))
+        } else {
+            SipStream::Tcp(tcp)
+        };
+        Ok(SipConnection {
+            stream,
+            buf: BytesMut::with_capacity(16 * 1024),
+            decoder: Decoder::new(Limits::default()),
+        })
+    }
+}
+
+/// The innermost cause of a TLS error, in words.
+fn tls_reason(e: &std::io::Error) -> String {
+    let mut text = e.to_string();
+    let mut source: Option<&dyn std::error::Error> = std::error::Error::source(e);
+    while let Some(s) = source {
+        text = s.to_string();
+        source = s.source();
+    }
+    text
 }
 
 /// The most specific cause in the error chain, in words (TLS errors hide several levels down).

@@ -1,5 +1,6 @@
 //! `lyncd signin`: walk the sign-in against any deployment and say what happened at each step.
 
+pub mod cache;
 pub mod exec;
 pub mod render;
 
@@ -9,7 +10,7 @@ use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
-use lyncd_client::{Discovery, SignIn, SignInConfig};
+use lyncd_client::{Discovery, Outcome, SignIn, SignInConfig};
 use lyncd_core::{OsEntropy, SipAddress, UtcTime};
 
 use crate::cli::SigninArgs;
@@ -54,14 +55,42 @@ pub async fn run(args: SigninArgs) -> anyhow::Result<ExitCode> {
         overrides_only: false,
         timeout: Duration::from_secs(args.timeout.max(1)),
     })?;
-    let config = SignInConfig {
-        address,
-        login: args.login.clone(),
-        password,
-        discovery,
-        endpoint_id: endpoint_id(),
+    let cache = if args.no_cert_cache {
+        None
+    } else {
+        args.cert_cache
+            .clone()
+            .or_else(cache::CertCache::default_dir)
+            .map(cache::CertCache::new)
     };
+    let tls_dsk_ca = match &args.tls_dsk_ca {
+        Some(p) => {
+            Some(std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))?)
+        }
+        None => None,
+    };
+    let mut config = SignInConfig::new(address.clone(), password, discovery, endpoint_id());
+    config.login = args.login.clone();
+    config.sip = !args.web_only;
+    config.certificates = cache.as_ref().map(|c| c.load(&address)).unwrap_or_default();
+    config.sip_server_ca = tls_dsk_ca;
+    config.refresh = !args.no_refresh;
+    config.sign_out = args.sign_out;
     let result = walk(&executor, config, !args.json).await;
+    if let (Some(cache), Some(Outcome::SignedIn(s))) = (&cache, result.signin.outcome())
+        && !s.certificate_from_cache
+    {
+        match cache.store(
+            &address,
+            &s.targetname,
+            &s.certificate.cert_pem,
+            &s.certificate.key_pem,
+        ) {
+            Ok(path) if !args.json => println!("certificate cached in {}", path.display()),
+            Ok(_) => {}
+            Err(e) => eprintln!("lyncd: the certificate could not be cached: {e:#}"),
+        }
+    }
     if args.json {
         println!(
             "{}",
@@ -98,7 +127,10 @@ pub async fn walk(executor: &Executor, config: SignInConfig, table: bool) -> Wal
         })
         .await;
     let total_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
-    let ok = matches!(signin.outcome(), Some(lyncd_client::Outcome::Discovered(_)));
+    let ok = matches!(
+        signin.outcome(),
+        Some(Outcome::Discovered(_) | Outcome::SignedIn(_))
+    );
     if table {
         println!(
             "\n{}",

@@ -64,6 +64,35 @@ pub fn outcome_text(style: &Style, outcome: Option<&Outcome>, total_ms: u64) -> 
                 pool.join(", ")
             )
         }
+        Some(Outcome::SignedIn(s)) => {
+            let mut state = Vec::new();
+            if s.refreshed {
+                state.push("refreshed once".to_string());
+            }
+            state.push(if s.signed_out {
+                "then signed out".to_string()
+            } else {
+                format!("registered for {} s", s.expires)
+            });
+            format!(
+                "{} in {total_ms} ms at {}:{} ({}): GRUU {}\n  TLS-DSK {} {}, certificate {} \
+                 serial {} valid until {}",
+                style.paint("32", "SIGNED IN"),
+                s.registrar.fqdn,
+                s.registrar.port,
+                state.join(", "),
+                s.gruu.as_deref().unwrap_or("none"),
+                s.protocol,
+                s.cipher,
+                if s.certificate_from_cache {
+                    "from the cache,"
+                } else {
+                    "newly provisioned,"
+                },
+                s.certificate.serial_hex,
+                lyncd_core::format_iso(s.certificate.not_after)
+            )
+        }
         Some(Outcome::Failed(f)) => failure_text(style, f),
         None => style.paint("31", "the sign-in stopped without an outcome"),
     }
@@ -108,6 +137,26 @@ pub fn document(
             doc["pool"] = json!(d.pool);
             doc["web_ticket_expires"] = json!(lyncd_core::format_iso(d.web_ticket.expires));
         }
+        Some(Outcome::SignedIn(s)) => {
+            doc["pool"] = json!(s.discovered.pool);
+            doc["web_ticket_expires"] =
+                json!(lyncd_core::format_iso(s.discovered.web_ticket.expires));
+            doc["sip"] = json!({
+                "registrar": format!("{}:{}", s.registrar.fqdn, s.registrar.port),
+                "targetname": s.targetname,
+                "expires": s.expires,
+                "gruu": s.gruu,
+                "protocol": s.protocol,
+                "cipher": s.cipher,
+                "refreshed": s.refreshed,
+                "signed_out": s.signed_out,
+                "certificate": {
+                    "serial": s.certificate.serial_hex,
+                    "not_after": lyncd_core::format_iso(s.certificate.not_after),
+                    "from_cache": s.certificate_from_cache,
+                },
+            });
+        }
         Some(Outcome::Failed(f)) => {
             doc["failure"] = json!({
                 "step": f.step.name(),
@@ -126,8 +175,9 @@ pub fn document(
 /// One exit code per failing stage, so scripts can tell where a sign-in broke.
 pub fn exit_code(outcome: Option<&Outcome>) -> u8 {
     use lyncd_client::Step::*;
+    // Keep in step with cli::SIGNIN_EXIT_CODES.
     match outcome {
-        Some(Outcome::Discovered(_)) => 0,
+        Some(Outcome::Discovered(_) | Outcome::SignedIn(_)) => 0,
         Some(Outcome::Failed(f)) => match f.step {
             Dns => 10,
             Lyncdiscover => 11,
@@ -137,6 +187,17 @@ pub fn exit_code(outcome: Option<&Outcome>) -> u8 {
             IdpToken => 15,
             WebTicket => 16,
             AutodiscoverUser => 17,
+            SipRegister => 20,
+            CertprovMex => 21,
+            CertprovIdpToken => 22,
+            CertprovWebTicket => 23,
+            CertprovKey => 24,
+            Certprov => 25,
+            TlsDskHello => 26,
+            TlsDskFinish => 27,
+            SipRegisterSigned => 28,
+            SipRefresh => 29,
+            SipSignOut => 30,
         },
         None => 1,
     }
