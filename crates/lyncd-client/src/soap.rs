@@ -26,20 +26,7 @@ const SAML_NS_DECL: &str = "xmlns:saml=\"urn:oasis:names:tc:SAML:1.0:assertion\"
 const ISSUE_2005: &str = "http://schemas.xmlsoap.org/ws/2005/02/trust/Issue";
 
 /// Escapes text for an XML element or a double-quoted attribute.
-pub fn escape(s: &str) -> String {
-    let mut out = String::with_capacity(s.len() + 8);
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&apos;"),
-            c => out.push(c),
-        }
-    }
-    out
-}
+pub use lyncd_core::escape_xml as escape;
 
 /// The envelope pidgin-sipe wraps around every WS-Trust request; its odd whitespace is kept so
 /// our requests are byte-comparable with the captures.

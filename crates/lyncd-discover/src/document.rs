@@ -299,17 +299,4 @@ fn attr<'a>(n: roxmltree::Node<'a, '_>, name: &str) -> Option<&'a str> {
         .map(|a| a.value())
 }
 
-pub(crate) fn escape(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&apos;"),
-            c => out.push(c),
-        }
-    }
-    out
-}
+pub(crate) use lyncd_core::escape_xml as escape;

@@ -4,21 +4,7 @@
 //! conferencing, address book or media-relay URLs, so the client starts no side trips to
 //! services lyncd does not run.
 
-/// Escapes the five XML special characters for attribute and text content.
-fn xml_escape(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&apos;"),
-            c => out.push(c),
-        }
-    }
-    out
-}
+use lyncd_core::escape_xml as xml_escape;
 
 pub const ROAMING_CONTACTS_TYPE: &str = "application/vnd-microsoft-roaming-contacts+xml";
 pub const PROVISIONING_V2_TYPE: &str = "application/vnd-microsoft-roaming-provisioning-v2+xml";

@@ -83,34 +83,10 @@ fn contains_ci(hay: &[u8], needle: &[u8]) -> bool {
 }
 
 /// Escapes text content (`&`, `<`, `>`).
-pub fn escape_text(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            c => out.push(c),
-        }
-    }
-    out
-}
+pub use lyncd_core::escape_xml_text as escape_text;
 
 /// Escapes an attribute value for double quotes.
-pub fn escape_attr(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&apos;"),
-            c => out.push(c),
-        }
-    }
-    out
-}
+pub use lyncd_core::escape_xml as escape_attr;
 
 /// Byte-level extraction as SIPE does it (http.md §0.2): first `<Tag` up to the first following
 /// `</Tag>`; otherwise the first `:Tag` anywhere, back to the preceding `<`, and up to
