@@ -1211,61 +1211,89 @@ impl IdpTokenRequest {
     }
 
     fn complete(self, c: Completion, entropy: &mut dyn Entropy) -> (Next, Report) {
-        let step = Step::IdpToken;
-        let expected = "HTTP 200 with a token (Lifetime and EncryptedData)";
-        let resp = match c {
-            Completion::Response(r) => r,
-            other => return unreachable_failure(step, &self.auth.idp_url, &other),
-        };
-        let status = Some(resp.status);
-        let text = match body_text(&resp) {
+        let (token, status) = match read_idp_answer(Step::IdpToken, &self.auth.idp_url, c) {
             Ok(t) => t,
-            Err(why) => {
-                let f = Failure::new(step, FailureKind::IdpAnswerMalformed, expected, why.clone());
-                return fail(f, status, format!("answered {}: {why}", resp.status));
-            }
+            Err(done) => return done,
         };
-        if resp.status != 200 {
-            if let Some(fault) = soap::find_fault(text) {
-                return idp_fault(step, expected, status, &fault);
-            }
-            let f = Failure::new(
-                step,
-                FailureKind::UnexpectedStatus,
-                expected,
-                describe_response(&resp),
-            );
-            return fail(f, status, format!("answered {}", describe_response(&resp)));
+        let validity = match (token.created, token.expires) {
+            (_, Some(e)) => format!("valid until {}", format_iso(e)),
+            _ => "with an unreadable expiry (used once)".to_string(),
+        };
+        let mut client_entropy = vec![0u8; ENTROPY_LEN];
+        entropy.fill(&mut client_entropy);
+        let detail = format!(
+            "answered 200 with an identity token {validity}; next: exchange it at {}",
+            self.auth.wsfed_url
+        );
+        proceed(
+            Phase::WebTicket(WebTicketRequest {
+                auth: self.auth,
+                token,
+                client_entropy: Secret::new(client_entropy),
+                message_id: uuid_v4(entropy),
+            }),
+            status,
+            detail,
+        )
+    }
+}
+
+/// Reads the identity provider's answer to RST2.srf (http.md §5): a token, or the failure that
+/// ends `step` (a SOAP fault — wrong password included — a bad status, or an unreadable body).
+#[allow(clippy::result_large_err)]
+fn read_idp_answer(
+    step: Step,
+    url: &str,
+    c: Completion,
+) -> Result<(IdpToken, Option<u16>), (Next, Report)> {
+    let expected = "HTTP 200 with a token (Lifetime and EncryptedData)";
+    let resp = match c {
+        Completion::Response(r) => r,
+        other => return Err(unreachable_failure(step, url, &other)),
+    };
+    let status = Some(resp.status);
+    let text = match body_text(&resp) {
+        Ok(t) => t,
+        Err(why) => {
+            let f = Failure::new(step, FailureKind::IdpAnswerMalformed, expected, why.clone());
+            return Err(fail(f, status, format!("answered {}: {why}", resp.status)));
         }
-        match soap::read_idp_token(text) {
-            Ok(token) => {
-                let validity = match (token.created, token.expires) {
-                    (_, Some(e)) => format!("valid until {}", format_iso(e)),
-                    _ => "with an unreadable expiry (used once)".to_string(),
-                };
-                let mut client_entropy = vec![0u8; ENTROPY_LEN];
-                entropy.fill(&mut client_entropy);
-                let detail = format!(
-                    "answered 200 with an identity token {validity}; next: exchange it at {}",
-                    self.auth.wsfed_url
-                );
-                proceed(
-                    Phase::WebTicket(WebTicketRequest {
-                        auth: self.auth,
-                        token,
-                        client_entropy: Secret::new(client_entropy),
-                        message_id: uuid_v4(entropy),
-                    }),
-                    status,
-                    detail,
-                )
-            }
-            Err(IdpAnswer::Fault(fault)) => idp_fault(step, expected, status, &fault),
-            Err(IdpAnswer::Malformed(why)) => {
-                let f = Failure::new(step, FailureKind::IdpAnswerMalformed, expected, why.clone());
-                fail(f, status, format!("answered 200, but {why}"))
-            }
+    };
+    if resp.status != 200 {
+        if let Some(fault) = soap::find_fault(text) {
+            return Err(idp_fault(step, expected, status, &fault));
         }
+        let f = Failure::new(
+            step,
+            FailureKind::UnexpectedStatus,
+            expected,
+            describe_response(&resp),
+        );
+        return Err(fail(
+            f,
+            status,
+            format!("answered {}", describe_response(&resp)),
+        ));
+    }
+    match soap::read_idp_token(text) {
+        Ok(token) => Ok((token, status)),
+        Err(IdpAnswer::Fault(fault)) => Err(idp_fault(step, expected, status, &fault)),
+        Err(IdpAnswer::Malformed(why)) => {
+            let f = Failure::new(step, FailureKind::IdpAnswerMalformed, expected, why.clone());
+            Err(fail(f, status, format!("answered 200, but {why}")))
+        }
+    }
+}
+
+/// What a refusing web service answered: the status, and its SOAP fault or `X-Ms-diagnostics`.
+fn describe_refusal(resp: &HttpResponse, text: Result<&str, &String>) -> String {
+    let got = describe_response(resp);
+    if let Some(fault) = text.ok().and_then(soap::find_fault) {
+        format!("{got} with {}", fault.describe())
+    } else if let Some(diag) = resp.header("X-Ms-diagnostics") {
+        format!("{got} with X-Ms-diagnostics: {diag}")
+    } else {
+        got
     }
 }
 
@@ -1368,12 +1396,7 @@ fn read_ticket_answer(
     let status = Some(resp.status);
     let text = body_text(&resp);
     if resp.status != 200 {
-        let mut got = describe_response(&resp);
-        if let Some(fault) = text.as_ref().ok().and_then(|t| soap::find_fault(t)) {
-            got = format!("{got} with {}", fault.describe());
-        } else if let Some(diag) = resp.header("X-Ms-diagnostics") {
-            got = format!("{got} with X-Ms-diagnostics: {diag}");
-        }
+        let got = describe_refusal(&resp, text.as_deref());
         let f = Failure::new(step, FailureKind::WebTicketRejected, expected, &got);
         return Err(fail(
             f,

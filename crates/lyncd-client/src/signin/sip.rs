@@ -633,39 +633,9 @@ impl SipFlow {
         target: CertProvTarget,
         entropy: &mut dyn Entropy,
     ) -> (Next, Report) {
-        let step = Step::CertprovIdpToken;
-        let expected = "HTTP 200 with a token (Lifetime and EncryptedData)";
-        let resp = match c {
-            Completion::Response(r) => r,
-            other => return unreachable_failure(step, &self.auth.idp_url, &other),
-        };
-        let status = Some(resp.status);
-        let text = match body_text(&resp) {
+        let (token, status) = match read_idp_answer(Step::CertprovIdpToken, &self.auth.idp_url, c) {
             Ok(t) => t,
-            Err(why) => {
-                let f = Failure::new(step, FailureKind::IdpAnswerMalformed, expected, why.clone());
-                return fail(f, status, format!("answered {}: {why}", resp.status));
-            }
-        };
-        if resp.status != 200 {
-            if let Some(fault) = soap::find_fault(text) {
-                return idp_fault(step, expected, status, &fault);
-            }
-            let f = Failure::new(
-                step,
-                FailureKind::UnexpectedStatus,
-                expected,
-                describe_response(&resp),
-            );
-            return fail(f, status, format!("answered {}", describe_response(&resp)));
-        }
-        let token = match soap::read_idp_token(text) {
-            Ok(t) => t,
-            Err(IdpAnswer::Fault(fault)) => return idp_fault(step, expected, status, &fault),
-            Err(IdpAnswer::Malformed(why)) => {
-                let f = Failure::new(step, FailureKind::IdpAnswerMalformed, expected, why.clone());
-                return fail(f, status, format!("answered 200, but {why}"));
-            }
+            Err(done) => return done,
         };
         let mut client_entropy = vec![0u8; ENTROPY_LEN];
         entropy.fill(&mut client_entropy);
@@ -781,12 +751,7 @@ impl SipFlow {
         let status = Some(resp.status);
         let text = body_text(&resp);
         if resp.status != 200 {
-            let mut got = describe_response(&resp);
-            if let Some(fault) = text.as_ref().ok().and_then(|t| soap::find_fault(t)) {
-                got = format!("{got} with {}", fault.describe());
-            } else if let Some(diag) = resp.header("X-Ms-diagnostics") {
-                got = format!("{got} with X-Ms-diagnostics: {diag}");
-            }
+            let got = describe_refusal(&resp, text.as_deref());
             let f = Failure::new(step, FailureKind::CertprovRejected, expected, &got);
             return fail(f, status, format!("refused to issue a certificate: {got}"));
         }
