@@ -5,7 +5,6 @@
 //! Every refusal is a SOAP 1.1 fault with HTTP 500 and an `X-Ms-diagnostics` code, logged at
 //! info with its cause (never the ticket or any key), and writes nothing.
 
-use axum::http::StatusCode;
 use lyncd_core::{SipAddress, normalize_audience};
 use lyncd_pki::PkiError;
 use lyncd_store::NewCertificate;
@@ -13,7 +12,7 @@ use lyncd_wsxml::TokenError;
 use lyncd_wsxml::webticket::FaultCode;
 
 use crate::App;
-use crate::diagnostics::{self, Diagnostic};
+use crate::diagnostics::Diagnostic;
 use crate::reply::{Reply, XML};
 
 /// `GET <certprov>/mex` (and `?wsdl`): the WSDL pidgin-sipe reads to find the port, the Web
@@ -25,29 +24,13 @@ pub fn mex(app: &App) -> Reply {
     )
 }
 
-fn fault(app: &App, code: FaultCode, diag: Diagnostic, reason: &str) -> Reply {
-    Reply::new(
-        StatusCode::INTERNAL_SERVER_ERROR,
-        XML,
-        lyncd_wsxml::webticket::render_soap11_fault(code, reason),
-    )
-    .header(
-        diagnostics::HEADER.clone(),
-        diag.header_value(&app.config.names.web),
-    )
-}
-
-fn ticket_diagnostic(e: &TokenError) -> Diagnostic {
-    super::discover::token_diagnostic(e)
-}
-
 /// `POST <certprov>/WebTicket_Proof_SHA1`.
 pub async fn issue(app: &App, body: &[u8]) -> Reply {
     let req = match lyncd_wsxml::parse_get_and_publish_cert(body) {
         Ok(r) => r,
         Err(e) => {
             tracing::info!(error = %e, "certprov: malformed request");
-            return fault(
+            return super::soap_fault(
                 app,
                 FaultCode::Client,
                 Diagnostic::MalformedRequest,
@@ -69,10 +52,10 @@ pub async fn issue(app: &App, body: &[u8]) -> Reply {
         Ok(c) => c,
         Err(e) => {
             tracing::info!(error = %e, "certprov: web ticket refused");
-            return fault(
+            return super::soap_fault(
                 app,
                 FaultCode::InvalidSecurityToken,
-                ticket_diagnostic(&e),
+                super::discover::token_diagnostic(&e),
                 &e.to_string(),
             );
         }
@@ -80,7 +63,7 @@ pub async fn issue(app: &App, body: &[u8]) -> Reply {
     // The MEX demands a proof (EndorsingSupportingTokens): a bearer-only ticket is not enough.
     let Some(proof_key) = claims.proof_key.as_ref() else {
         tracing::info!(user = %claims.subject, "certprov: web ticket has no proof key");
-        return fault(
+        return super::soap_fault(
             app,
             FaultCode::FailedAuthentication,
             Diagnostic::ProofInvalid,
@@ -89,7 +72,7 @@ pub async fn issue(app: &App, body: &[u8]) -> Reply {
     };
     if req.assertion_id.as_deref() != Some(claims.assertion_id.as_str()) {
         tracing::info!(user = %claims.subject, "certprov: AssertionID differs from the verified ticket's");
-        return fault(
+        return super::soap_fault(
             app,
             FaultCode::InvalidSecurityToken,
             Diagnostic::NoValidToken,
@@ -102,47 +85,20 @@ pub async fn issue(app: &App, body: &[u8]) -> Reply {
             TokenError::Expired { .. } => Diagnostic::TokenExpired,
             _ => Diagnostic::ProofInvalid,
         };
-        return fault(app, FaultCode::FailedAuthentication, diag, &e.to_string());
+        return super::soap_fault(app, FaultCode::FailedAuthentication, diag, &e.to_string());
     }
     let user = claims.subject;
     if SipAddress::parse(&req.entity).ok().as_ref() != Some(&user) {
         tracing::info!(%user, entity = %req.entity, "certprov: Entity names another user than the web ticket");
-        return fault(
+        return super::soap_fault(
             app,
             FaultCode::FailedAuthentication,
             Diagnostic::EntityMismatch,
             "the Entity is not the user the web ticket was issued to",
         );
     }
-    match app.store.user(&user).await {
-        Ok(Some(u)) if u.enabled => {}
-        Ok(Some(_)) => {
-            tracing::info!(%user, "certprov: account disabled");
-            return fault(
-                app,
-                FaultCode::FailedAuthentication,
-                Diagnostic::UserNotEnabled,
-                "the account is disabled",
-            );
-        }
-        Ok(None) => {
-            tracing::info!(%user, "certprov: account no longer exists");
-            return fault(
-                app,
-                FaultCode::FailedAuthentication,
-                Diagnostic::NoValidToken,
-                "the account no longer exists",
-            );
-        }
-        Err(e) => {
-            tracing::error!(error = %e, "certprov: the store is unavailable");
-            return fault(
-                app,
-                FaultCode::Server,
-                Diagnostic::Internal,
-                "internal error",
-            );
-        }
+    if let Some(refusal) = super::refuse_unless_enabled(app, "certprov", &user).await {
+        return refusal;
     }
     let lifetime = time::Duration::hours(app.config.tokens.user_certificate_hours.into());
     let cert = match app
@@ -159,7 +115,7 @@ pub async fn issue(app: &App, body: &[u8]) -> Reply {
             | PkiError::CsrKeyNotRsa),
         ) => {
             tracing::info!(%user, error = %e, "certprov: certificate request refused");
-            return fault(
+            return super::soap_fault(
                 app,
                 FaultCode::Client,
                 Diagnostic::CsrRejected,
@@ -168,7 +124,7 @@ pub async fn issue(app: &App, body: &[u8]) -> Reply {
         }
         Err(e) => {
             tracing::error!(%user, error = %e, "certprov: could not issue a certificate");
-            return fault(
+            return super::soap_fault(
                 app,
                 FaultCode::Server,
                 Diagnostic::Internal,
@@ -187,7 +143,7 @@ pub async fn issue(app: &App, body: &[u8]) -> Reply {
     };
     if let Err(e) = app.store.record_certificate(&record).await {
         tracing::error!(%user, error = %e, "certprov: could not record the issued certificate");
-        return fault(
+        return super::soap_fault(
             app,
             FaultCode::Server,
             Diagnostic::Internal,

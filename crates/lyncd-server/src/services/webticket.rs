@@ -1,12 +1,11 @@
 //! The Web Ticket service ([MS-OCAUTHWS]): its metadata and the WsFedBearer endpoint, which
 //! trades an identity-provider token for a web ticket bound to one relying party.
 
-use axum::http::StatusCode;
 use lyncd_core::{OsEntropy, SipAddress, normalize_audience};
 use lyncd_wsxml::webticket::{FaultCode, WebTicketParams};
 
 use crate::App;
-use crate::diagnostics::{self, Diagnostic};
+use crate::diagnostics::Diagnostic;
 use crate::reply::{Reply, XML};
 
 /// `GET <webticket>/mex`: the WSDL a client reads to find the WsFedBearer endpoint and the
@@ -30,25 +29,13 @@ pub fn relying_parties(app: &App) -> Vec<String> {
     .collect()
 }
 
-fn fault(app: &App, code: FaultCode, diag: Diagnostic, reason: &str) -> Reply {
-    Reply::new(
-        StatusCode::INTERNAL_SERVER_ERROR,
-        XML,
-        lyncd_wsxml::webticket::render_soap11_fault(code, reason),
-    )
-    .header(
-        diagnostics::HEADER.clone(),
-        diag.header_value(&app.config.names.web),
-    )
-}
-
 /// `POST <webticket>/WsFedBearer`.
 pub async fn issue(app: &App, body: &[u8]) -> Reply {
     let req = match lyncd_wsxml::webticket::parse_webticket_request(body) {
         Ok(r) => r,
         Err(e) => {
             tracing::info!(error = %e, "webticket: malformed request");
-            return fault(
+            return super::soap_fault(
                 app,
                 FaultCode::Client,
                 Diagnostic::MalformedRequest,
@@ -60,7 +47,7 @@ pub async fn issue(app: &App, body: &[u8]) -> Reply {
         Ok(a) if relying_parties(app).contains(&a) => a,
         _ => {
             tracing::info!(applies_to = %req.applies_to, "webticket: requested for a service we do not know");
-            return fault(
+            return super::soap_fault(
                 app,
                 FaultCode::FailedAuthentication,
                 Diagnostic::WrongAudience,
@@ -80,7 +67,7 @@ pub async fn issue(app: &App, body: &[u8]) -> Reply {
         Ok(c) => c,
         Err(e) => {
             tracing::info!(error = %e, "webticket: identity provider token refused");
-            return fault(
+            return super::soap_fault(
                 app,
                 FaultCode::InvalidSecurityToken,
                 super::discover::token_diagnostic(&e),
@@ -89,44 +76,21 @@ pub async fn issue(app: &App, body: &[u8]) -> Reply {
         }
     };
     let Ok(subject) = SipAddress::parse(&claims.upn) else {
-        return fault(
+        return super::soap_fault(
             app,
             FaultCode::InvalidSecurityToken,
             Diagnostic::NoValidToken,
             "the token names no SIP user",
         );
     };
-    match app.store.user(&subject).await {
-        Ok(Some(u)) if u.enabled => {}
-        Ok(Some(_)) => {
-            return fault(
-                app,
-                FaultCode::FailedAuthentication,
-                Diagnostic::UserNotEnabled,
-                "the account is disabled",
-            );
-        }
-        Ok(None) => {
-            return fault(
-                app,
-                FaultCode::FailedAuthentication,
-                Diagnostic::NoValidToken,
-                "the account no longer exists",
-            );
-        }
-        Err(e) => {
-            tracing::error!(error = %e, "webticket: the store is unavailable");
-            return Reply::text(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "the user directory is unavailable",
-            );
-        }
+    if let Some(refusal) = super::refuse_unless_enabled(app, "webticket", &subject).await {
+        return refusal;
     }
     if let Some(claimed) = &req.claimed_uri
         && SipAddress::parse(claimed).ok().as_ref() != Some(&subject)
     {
         tracing::info!(%claimed, user = %subject, "webticket: claim names another user");
-        return fault(
+        return super::soap_fault(
             app,
             FaultCode::FailedAuthentication,
             Diagnostic::NoValidToken,
@@ -161,7 +125,7 @@ pub async fn issue(app: &App, body: &[u8]) -> Reply {
         }
         Err(e) => {
             tracing::error!(error = %e, "webticket: could not issue");
-            fault(
+            super::soap_fault(
                 app,
                 FaultCode::Server,
                 Diagnostic::Internal,
