@@ -14,9 +14,10 @@ quick=0
 
 step() { printf '\n==> %s\n' "$*"; }
 
-# --- system packages: OpenSSL headers (TLS-DSK engine, CA keys), xmlsec1 (signature interop
-# oracle in the tests). The pidgin-sipe harness installs its own packages.
-pkgs="pkg-config libssl-dev xmlsec1 ca-certificates"
+# --- system packages: a C toolchain and cmake (aws-lc-sys, rustls' crypto), OpenSSL headers
+# (TLS-DSK engine, CA keys), xmlsec1 (signature interop oracle in the tests). The pidgin-sipe
+# harness installs its own packages.
+pkgs="gcc g++ make cmake pkg-config libssl-dev xmlsec1 ca-certificates"
 missing=""
 for p in $pkgs; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"
@@ -32,6 +33,12 @@ if [ -n "$missing" ]; then
   fi
 fi
 command -v cargo >/dev/null || { echo "test.sh: cargo is needed (https://rustup.rs)" >&2; exit 70; }
+# rustfmt and clippy are rustup components a minimal toolchain may lack.
+if ! cargo fmt --version >/dev/null 2>&1 || ! cargo clippy --version >/dev/null 2>&1; then
+  command -v rustup >/dev/null || { echo "test.sh: rustfmt and clippy are needed" >&2; exit 70; }
+  step "installing rustfmt and clippy"
+  rustup component add rustfmt clippy
+fi
 
 export CARGO_TERM_COLOR=${CARGO_TERM_COLOR:-never}
 
