@@ -15,9 +15,10 @@ quick=0
 step() { printf '\n==> %s\n' "$*"; }
 
 # --- system packages: a C toolchain (aws-lc-sys, rustls' crypto), OpenSSL headers
-# (TLS-DSK engine, CA keys), xmlsec1 (signature interop oracle in the tests). The pidgin-sipe
-# harness installs its own packages.
-pkgs="gcc g++ make pkg-config libssl-dev xmlsec1 ca-certificates"
+# (TLS-DSK engine, CA keys), xmlsec1 (signature interop oracle in the tests), chromium and
+# fonts-dejavu-core (the HTML report is rendered headless and its screenshot checked; about
+# 2-4 s per report). The pidgin-sipe harness installs its own packages.
+pkgs="gcc g++ make pkg-config libssl-dev xmlsec1 ca-certificates chromium fonts-dejavu-core"
 missing=""
 for p in $pkgs; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"

@@ -1,7 +1,20 @@
 //! Why a sign-in stopped, in words a user or an administrator can act on.
 
 use crate::trace::Step;
+use lyncd_diag::msdiag::Diagnostic;
 use serde::ser::SerializeStruct;
+
+/// The failure a known `ms-diagnostics` code names, when it is more specific than the status.
+fn kind_for_code(code: u32) -> Option<FailureKind> {
+    Some(match code {
+        // 28000: the web services' "user not enabled" (CertProv refuses such users first).
+        1003 | 4005 | 4006 | 28000 => FailureKind::UserNotSipEnabled,
+        4003 => FailureKind::RemoteAccessDenied,
+        4004 => FailureKind::NotAuthorizedForAddress,
+        1013 => FailureKind::ClockSkew,
+        _ => return None,
+    })
+}
 
 /// What went wrong, named after the peer's behaviour (not after our code path).
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
@@ -72,6 +85,41 @@ pub enum FailureKind {
     CertprovMalformed,
     /// The shell could not generate the key pair and certificate request.
     KeyGeneration,
+    /// Nothing listens at the address (TCP connection refused).
+    ConnectionRefused,
+    /// Something reset the connection (a firewall, a proxy, a load balancer without a healthy
+    /// server).
+    ConnectionReset,
+    /// No answer within the time limit (packets dropped on the way, or a hung server).
+    TimedOut,
+    /// The endpoint accepts none of the TLS versions current clients speak (1.2, 1.3).
+    TlsVersionMismatch,
+    /// The server certificate (or one in its chain) has expired.
+    CertificateExpired,
+    /// The server certificate is not valid yet: a clock (here or there) is wrong.
+    CertificateNotYetValid,
+    /// The server certificate does not name the host the client connected to.
+    CertificateNameMismatch,
+    /// The server certificate does not chain to a trusted root (unknown CA, missing
+    /// intermediate, self-signed).
+    CertificateUntrusted,
+    /// This machine's clock and the server's differ by more than Kerberos and SAML tolerate
+    /// (5 minutes).
+    ClockSkew,
+    /// The Web Ticket service asked for an authentication scheme other than the WsFedBearer
+    /// token (NTLM / Negotiate only: the wrong authentication is enabled on the endpoint).
+    WebTicketAuthNotOffered,
+    /// The server answered 503 / 504: a server-side problem (pool health), not the client's.
+    PoolUnavailable,
+    /// The user does not exist or is not enabled for SIP (`ms-diagnostics` 1003, 4005, 4006).
+    UserNotSipEnabled,
+    /// The user may not sign in from outside the company network (`ms-diagnostics-public`
+    /// 4003: the external access policy).
+    RemoteAccessDenied,
+    /// The credentials presented are not authorized for this SIP address (4004).
+    NotAuthorizedForAddress,
+    /// The UCWA OAuth token endpoint refused the password grant or failed.
+    UcwaRefused,
     /// An answer could not be read; the text says what was wrong.
     Malformed(String),
 }
@@ -111,6 +159,21 @@ impl FailureKind {
             FailureKind::CertprovRejected => "certprov-rejected",
             FailureKind::CertprovMalformed => "certprov-malformed",
             FailureKind::KeyGeneration => "key-generation",
+            FailureKind::ConnectionRefused => "connection-refused",
+            FailureKind::ConnectionReset => "connection-reset",
+            FailureKind::TimedOut => "timed-out",
+            FailureKind::TlsVersionMismatch => "tls-version-mismatch",
+            FailureKind::CertificateExpired => "certificate-expired",
+            FailureKind::CertificateNotYetValid => "certificate-not-yet-valid",
+            FailureKind::CertificateNameMismatch => "certificate-name-mismatch",
+            FailureKind::CertificateUntrusted => "certificate-untrusted",
+            FailureKind::ClockSkew => "clock-skew",
+            FailureKind::WebTicketAuthNotOffered => "web-ticket-auth-not-offered",
+            FailureKind::PoolUnavailable => "pool-unavailable",
+            FailureKind::UserNotSipEnabled => "user-not-sip-enabled",
+            FailureKind::RemoteAccessDenied => "remote-access-denied",
+            FailureKind::NotAuthorizedForAddress => "not-authorized-for-address",
+            FailureKind::UcwaRefused => "ucwa-refused",
             FailureKind::Malformed(_) => "malformed",
         }
     }
@@ -126,6 +189,8 @@ pub struct Failure {
     pub expected: String,
     /// What actually came back (never a secret).
     pub got: String,
+    /// The server's own diagnosis (`ms-diagnostics` headers of the failing answer), decoded.
+    pub diagnostics: Vec<Diagnostic>,
 }
 
 impl Failure {
@@ -140,12 +205,53 @@ impl Failure {
             kind,
             expected: expected.into(),
             got: got.into(),
+            diagnostics: Vec::new(),
         }
     }
 
-    /// What happened and what it means, in plain words.
+    /// Attaches the server's `ms-diagnostics`; a generic refusal becomes the specific failure
+    /// the known codes name (not enabled for SIP, no remote access, clock skew, …).
+    pub fn with_diagnostics(mut self, diagnostics: Vec<Diagnostic>) -> Self {
+        if let Some(kind) = diagnostics.iter().find_map(|d| kind_for_code(d.code)) {
+            let generic = matches!(
+                self.kind,
+                FailureKind::SipRefused
+                    | FailureKind::UnexpectedStatus
+                    | FailureKind::UserNotFound
+                    | FailureKind::CertprovRejected
+                    | FailureKind::WebTicketRejected
+                    | FailureKind::IdpFault
+                    | FailureKind::TicketRefused
+            );
+            if generic {
+                self.kind = kind;
+            }
+        }
+        self.diagnostics = diagnostics;
+        self
+    }
+
+    /// What happened and what it means, in plain words, with what was expected and what came
+    /// back and the server's own diagnosis.
     pub fn explanation(&self) -> String {
-        let what = match &self.kind {
+        let mut text = format!(
+            "{} Expected: {}. Got: {}.",
+            self.meaning(),
+            self.expected,
+            self.got
+        );
+        for d in &self.diagnostics {
+            text.push_str(&format!(
+                " Server diagnosis: {}.",
+                d.describe().trim_end_matches('.')
+            ));
+        }
+        text
+    }
+
+    /// What this kind of failure means, in plain words (without the particulars).
+    pub fn meaning(&self) -> String {
+        match &self.kind {
             FailureKind::NoDiscoveryAnswer => {
                 "No Autodiscover server could be found: none of the lyncdiscover names resolved or \
                  answered, so the client cannot learn where the user's web services and SIP pool \
@@ -296,11 +402,93 @@ impl Failure {
                 "This machine could not generate the RSA key pair and certificate request."
                     .to_string()
             }
+            FailureKind::ConnectionRefused => format!(
+                "The step \"{}\" could not connect: the address answered, but nothing listens on \
+                 that port (connection refused).",
+                self.step.title()
+            ),
+            FailureKind::ConnectionReset => format!(
+                "The step \"{}\" was cut off: the connection was reset right after it was opened. \
+                 A firewall, an intercepting proxy or a load balancer without a healthy server \
+                 does this.",
+                self.step.title()
+            ),
+            FailureKind::TimedOut => format!(
+                "The step \"{}\" got no answer within the time limit: packets are dropped on the \
+                 way (firewall) or the server hangs.",
+                self.step.title()
+            ),
+            FailureKind::TlsVersionMismatch => {
+                "The server accepts none of the TLS versions current clients speak (TLS 1.2 or \
+                 1.3), so the connection fails with a handshake error (Schannel events 36874 / \
+                 36888, alert 70 \"protocol version\" or 40 \"handshake failure\")."
+                    .to_string()
+            }
+            FailureKind::CertificateExpired => {
+                "The server's certificate has expired, so every client refuses the connection; \
+                 when it happens to a pool, everyone fails to sign in at once."
+                    .to_string()
+            }
+            FailureKind::CertificateNotYetValid => {
+                "The server's certificate is not valid yet. Either it was just issued by a CA \
+                 whose clock runs ahead, or this machine's clock is behind."
+                    .to_string()
+            }
+            FailureKind::CertificateNameMismatch => {
+                "The server's certificate does not name the host this client connected to, so \
+                 clients refuse it (\"There was a problem verifying the certificate from the \
+                 server\"; Lync asks whether the server is trusted for the sign-in address)."
+                    .to_string()
+            }
+            FailureKind::CertificateUntrusted => {
+                "The server's certificate does not chain to a root this machine trusts: the \
+                 issuing CA is unknown here, or the server does not send its intermediate \
+                 certificate."
+                    .to_string()
+            }
+            FailureKind::ClockSkew => {
+                "This machine's clock and the server's differ by more than 5 minutes. Kerberos, \
+                 SAML tokens and web tickets are refused beyond that, so sign-in fails \
+                 intermittently or always (\"problem acquiring a personal certificate\")."
+                    .to_string()
+            }
+            FailureKind::WebTicketAuthNotOffered => {
+                "The Web Ticket service refused the identity provider's token and asked for \
+                 Windows authentication (NTLM / Negotiate) instead: the endpoint does not accept \
+                 WsFedBearer tokens, or a reverse proxy answers in its place."
+                    .to_string()
+            }
+            FailureKind::PoolUnavailable => {
+                "The server answered that the service is unavailable (503 / 504). This is a \
+                 server-side problem (pool health: front ends down, lost quorum, back end \
+                 unreachable), not a problem of this client or this account."
+                    .to_string()
+            }
+            FailureKind::UserNotSipEnabled => {
+                "The server says the user does not exist or is not enabled for Lync / Skype for \
+                 Business (SIP). The password and the network are fine: it is provisioning."
+                    .to_string()
+            }
+            FailureKind::RemoteAccessDenied => {
+                "The server refuses this user from outside the company network: the external \
+                 access policy does not allow remote access. This is policy, not the network."
+                    .to_string()
+            }
+            FailureKind::NotAuthorizedForAddress => {
+                "The server says the credentials presented may not act as this SIP address: the \
+                 sign-in name (UPN) and the SIP address belong to different users, or the \
+                 certificate was issued to someone else."
+                    .to_string()
+            }
+            FailureKind::UcwaRefused => {
+                "The mobile (UCWA) OAuth sign-in failed while the desktop path works: the token \
+                 endpoint refused the password grant or is broken."
+                    .to_string()
+            }
             FailureKind::Malformed(what) => {
                 format!("An answer could not be read: {what}.")
             }
-        };
-        format!("{what} Expected: {}. Got: {}.", self.expected, self.got)
+        }
     }
 
     /// The next thing to check.
@@ -446,14 +634,93 @@ impl Failure {
                 "Save this trace and compare the answer with the documented format; a proxy that \
                  rewrites or truncates answers can also cause this."
             }
+            FailureKind::ConnectionRefused => {
+                "Check that the service runs and listens on that port, and that DNS points at the \
+                 right machine (an unpublished CertProv or web services host on the reverse proxy \
+                 looks exactly like this)."
+            }
+            FailureKind::ConnectionReset => {
+                "Compare with a run from another network; check firewalls and proxies between \
+                 here and the server (an authenticating or SSL-inspecting proxy), and the load \
+                 balancer's health checks."
+            }
+            FailureKind::TimedOut => {
+                "Check that a firewall lets the port through (443 for web services, 5061 for \
+                 SIP) and that the server is not overloaded; try again with a longer --timeout."
+            }
+            FailureKind::TlsVersionMismatch => {
+                "Enable TLS 1.2 on the server (Schannel settings, and .NET strong crypto for the \
+                 web services) — see the versions probed above; clients older than TLS 1.2 \
+                 support need updates, not the other way round."
+            }
+            FailureKind::CertificateExpired => {
+                "Renew the certificate named above and assign it (Set-CsCertificate on the pool, \
+                 the reverse proxy's listener for external names); check every certificate's \
+                 days to expiry in this report."
+            }
+            FailureKind::CertificateNotYetValid => {
+                "Check this machine's clock and time zone against the server's Date shown above; \
+                 if this machine is right, wait or reissue the certificate with a correct start \
+                 time."
+            }
+            FailureKind::CertificateNameMismatch => {
+                "Reissue the certificate with the missing name in its subject alternative names \
+                 (lyncdiscover.<domain>, the web services and pool FQDNs, and the SIP domain); \
+                 or fix DNS if it points this name at the wrong server."
+            }
+            FailureKind::CertificateUntrusted => {
+                "Install the issuing CA's root on the client (or pass it with --ca-file), and make \
+                 the server send its intermediate certificates; a root placed in the \
+                 intermediate store (or the reverse) breaks the chain too."
+            }
+            FailureKind::ClockSkew => {
+                "Synchronise this machine's clock (and the server's) with a reliable NTP source; \
+                 check the time zone setting too."
+            }
+            FailureKind::WebTicketAuthNotOffered => {
+                "Check the authentication methods of the Web Ticket service \
+                 (WebTicketService.svc/WsFedBearer must accept the Org ID token anonymously at \
+                 the HTTP level) and any reverse proxy rule that adds Windows authentication."
+            }
+            FailureKind::PoolUnavailable => {
+                "Check the pool's health on the server side (Get-CsPoolFabricState, front-end \
+                 services, the back-end database); the Retry-After above says when the server \
+                 expects to be back."
+            }
+            FailureKind::UserNotSipEnabled => {
+                "Check the account: Get-CsUser <address> | fl Enabled, SipAddress, RegistrarPool \
+                 (lyncd: lyncd user list); a new user may not have replicated yet (User \
+                 Replicator)."
+            }
+            FailureKind::RemoteAccessDenied => {
+                "Check the external access policy assigned to the user (Get-CsExternalAccessPolicy \
+                 / EnableOutsideAccess), or sign in from inside the network."
+            }
+            FailureKind::NotAuthorizedForAddress => {
+                "Check that the sign-in name belongs to this SIP address (UPN versus SIP URI); \
+                 clear a cached certificate that belongs to another user."
+            }
+            FailureKind::UcwaRefused => {
+                "Check the UCWA / mobility web application (IIS application pool LyncUcwa, \
+                 /WebTicket/oauthtoken) and that the password grant is allowed for mobile clients."
+            }
         };
-        s.to_string()
+        let mut text = s.to_string();
+        if let Some(action) = self
+            .diagnostics
+            .iter()
+            .find_map(|d| d.known().map(|k| k.action))
+        {
+            text.push_str(" Server's code: ");
+            text.push_str(action);
+        }
+        text
     }
 }
 
 impl serde::Serialize for Failure {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        let mut st = s.serialize_struct("Failure", 7)?;
+        let mut st = s.serialize_struct("Failure", 8)?;
         st.serialize_field("step", &self.step)?;
         st.serialize_field("kind", self.kind.code())?;
         if let FailureKind::Malformed(what) = &self.kind {
@@ -465,6 +732,7 @@ impl serde::Serialize for Failure {
         st.serialize_field("got", &self.got)?;
         st.serialize_field("explanation", &self.explanation())?;
         st.serialize_field("next_check", &self.next_check())?;
+        st.serialize_field("diagnostics", &self.diagnostics)?;
         st.end()
     }
 }

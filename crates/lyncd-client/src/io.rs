@@ -20,6 +20,19 @@ impl fmt::Display for ActionId {
 pub enum Action {
     /// Look up the A/AAAA records of `host`.
     Resolve { id: ActionId, host: String },
+    /// Look up the SRV records of `name` (e.g. `_sipinternaltls._tcp.contoso.com`). Answer
+    /// with [`Completion::SrvRecords`] (empty when the name exists without SRV data) or
+    /// [`Completion::ResolveFailed`].
+    ResolveSrv { id: ActionId, name: String },
+    /// Probe the TLS endpoint `host:port` (SNI = `host`) before the sign-in first talks to it:
+    /// which protocol versions it accepts, the certificate chain it presents and whether that
+    /// chain is trusted by the trust store the shell uses for real requests. Answer with
+    /// [`Completion::TlsProbed`]. The probe sends no application data.
+    TlsProbe {
+        id: ActionId,
+        host: String,
+        port: u16,
+    },
     /// Perform one HTTP/1.1 request. The shell adds `Host`, `Content-Length` and its own
     /// `User-Agent`; it must not follow 3xx redirects (Lync clients do not in this flow) and must
     /// not ask for compression.
@@ -46,6 +59,8 @@ impl Action {
     pub fn id(&self) -> ActionId {
         match self {
             Action::Resolve { id, .. }
+            | Action::ResolveSrv { id, .. }
+            | Action::TlsProbe { id, .. }
             | Action::Http { id, .. }
             | Action::GenerateKey { id, .. }
             | Action::Sip { id, .. } => *id,
@@ -139,9 +154,15 @@ fn find_header<'a>(headers: &'a [(String, String)], name: &str) -> Option<&'a st
         .map(|(_, v)| v.as_str())
 }
 
-/// Why an HTTP request produced no response.
+/// Why an HTTP request produced no response. The variants separate what an engineer checks
+/// next: nothing listening (refused), something cutting the connection (reset: firewall,
+/// proxy), silence (timeout), or TLS.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error, serde::Serialize)]
 pub enum TransportError {
+    #[error("connection refused ({0})")]
+    Refused(String),
+    #[error("connection reset by the peer ({0})")]
+    Reset(String),
     #[error("could not connect ({0})")]
     Connect(String),
     #[error("the TLS handshake failed ({0})")]
@@ -169,4 +190,74 @@ pub enum Completion {
     KeyFailed(String),
     /// One complete SIP message, as received (for [`Action::Sip`]).
     SipResponse(Vec<u8>),
+    /// The answer to [`Action::ResolveSrv`].
+    SrvRecords(Vec<SrvRecord>),
+    /// The answer to [`Action::TlsProbe`].
+    TlsProbed(TlsReport),
+}
+
+/// One SRV record.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct SrvRecord {
+    pub priority: u16,
+    pub weight: u16,
+    pub port: u16,
+    /// Without the trailing dot.
+    pub target: String,
+}
+
+/// A TLS protocol version the probe tries.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize)]
+pub enum TlsVersion {
+    #[serde(rename = "TLS 1.0")]
+    Tls10,
+    #[serde(rename = "TLS 1.1")]
+    Tls11,
+    #[serde(rename = "TLS 1.2")]
+    Tls12,
+    #[serde(rename = "TLS 1.3")]
+    Tls13,
+}
+
+impl TlsVersion {
+    pub const ALL: [TlsVersion; 4] = [
+        TlsVersion::Tls10,
+        TlsVersion::Tls11,
+        TlsVersion::Tls12,
+        TlsVersion::Tls13,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            TlsVersion::Tls10 => "TLS 1.0",
+            TlsVersion::Tls11 => "TLS 1.1",
+            TlsVersion::Tls12 => "TLS 1.2",
+            TlsVersion::Tls13 => "TLS 1.3",
+        }
+    }
+}
+
+/// Whether the endpoint completed a handshake restricted to one version.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct VersionProbe {
+    pub version: TlsVersion,
+    pub accepted: bool,
+    /// The cipher suite when accepted; else the alert or error, e.g. "alert 70 protocol version".
+    pub detail: String,
+}
+
+/// What [`Action::TlsProbe`] found.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct TlsReport {
+    /// `Err` when no TCP connection could be made at all (then nothing else is known).
+    pub connect: Result<(), TransportError>,
+    pub versions: Vec<VersionProbe>,
+    /// The chain as the server presented it (leaf first, DER), from the newest version
+    /// accepted.
+    #[serde(skip)]
+    pub chain: Vec<Vec<u8>>,
+    /// Verification of the chain (without the host name, which the core checks itself)
+    /// against the trust store the shell uses for real requests: `Err` carries the verifier's
+    /// words, e.g. "unable to get local issuer certificate".
+    pub trust: Result<(), String>,
 }

@@ -45,6 +45,7 @@
 //! ```
 #![forbid(unsafe_code)]
 
+mod checks;
 mod failure;
 mod io;
 mod model;
@@ -56,13 +57,18 @@ pub mod soap;
 mod trace;
 
 pub use failure::{Failure, FailureKind};
-pub use io::{Action, ActionId, Completion, HttpRequest, HttpResponse, Method, TransportError};
+pub use io::{
+    Action, ActionId, Completion, HttpRequest, HttpResponse, Method, SrvRecord, TlsReport,
+    TlsVersion, TransportError, VersionProbe,
+};
 pub use model::{
-    CachedCertificate, Discovered, Discovery, Outcome, SignInConfig, SignedIn, WebTicket,
+    CachedCertificate, Checks, Discovered, Discovery, Outcome, SignInConfig, SignedIn, WebTicket,
 };
 pub use psha1::{hmac_sha1_sign, psha1};
 pub use raw::extract_raw;
 pub use signin::{AUTODISCOVER_ACCEPT, DEFAULT_RST2_URL, MAX_REDIRECTS, SignIn};
-pub use trace::{Step, TraceEvent};
+pub use trace::{DnsLookup, Evidence, Step, TlsEvidence, TraceEvent};
+
+pub use lyncd_diag;
 
 pub use lyncd_discover::SipEndpoint;

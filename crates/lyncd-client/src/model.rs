@@ -32,6 +32,32 @@ pub struct SignInConfig {
     pub refresh: bool,
     /// At the end, sign out with `Expires: 0`.
     pub sign_out: bool,
+    /// The troubleshooter's extra checks (off by default: a plain client does not need them).
+    pub checks: Checks,
+    /// After the user's settings, also try the mobile (UCWA) OAuth password grant at the
+    /// `MsRtcOAuth` URL of the Autodiscover challenge. Uses the password once more.
+    pub ucwa: bool,
+}
+
+/// Checks a troubleshooting run adds to the sign-in itself.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Checks {
+    /// Probe every TLS endpoint before first use (versions, chain, names, expiry).
+    pub tls: bool,
+    /// Look up the SIP SRV records and A-record fallbacks (DNS discovery only).
+    pub sip_dns: bool,
+    /// Compare this machine's clock with every `Date` header.
+    pub clock: bool,
+}
+
+impl Checks {
+    pub fn all() -> Self {
+        Checks {
+            tls: true,
+            sip_dns: true,
+            clock: true,
+        }
+    }
 }
 
 impl SignInConfig {
@@ -54,6 +80,8 @@ impl SignInConfig {
             sip_server_ca: None,
             refresh: true,
             sign_out: false,
+            checks: Checks::default(),
+            ucwa: false,
         }
     }
 }

@@ -12,12 +12,15 @@ use base64::engine::general_purpose::STANDARD;
 use lyncd_core::{Entropy, Secret, SipAddress, UtcTime, format_iso};
 use lyncd_discover::{AUTODISCOVER_XML, Document, NextHop};
 
+use crate::checks::{self, AnswerFacts};
 use crate::failure::{Failure, FailureKind};
 use crate::io::{Action, ActionId, Completion, HttpRequest, HttpResponse, Method};
-use crate::model::{Discovered, Discovery, Outcome, SignInConfig, WebTicket};
+use crate::model::{Checks, Discovered, Discovery, Outcome, SignInConfig, WebTicket};
 use crate::psha1::psha1;
 use crate::soap::{self, IdpAnswer, IdpToken, SoapFault};
+use crate::trace::{DnsLookup, Evidence};
 use crate::trace::{Step, TraceEvent};
+use lyncd_diag::cert::Finding;
 
 mod sip;
 
@@ -42,6 +45,13 @@ pub struct SignIn {
     next_id: u64,
     trace: VecDeque<TraceEvent>,
     outcome: Option<Outcome>,
+    checks: Checks,
+    /// TLS endpoints already probed (host lower-cased, port).
+    probed: Vec<(String, u16)>,
+    /// The endpoint of the outstanding [`Action::TlsProbe`].
+    probing: Option<(String, u16)>,
+    /// The clock was found off at warning level or worse: say it once, not at every step.
+    skew_reported: bool,
 }
 
 impl SignIn {
@@ -57,11 +67,18 @@ impl SignIn {
             sip_server_ca,
             refresh,
             sign_out,
+            checks,
+            ucwa,
         } = config;
         let login = login
             .filter(|l| !l.trim().is_empty())
             .unwrap_or_else(|| address.to_string());
-        let phase = Phase::Discover(Discover::new(&address, &discovery));
+        let discover = Phase::Discover(Discover::new(&address, &discovery));
+        let phase = if checks.sip_dns && matches!(discovery, Discovery::Dns { .. }) {
+            Phase::SipDns(SipDns::new(address.domain(), discover))
+        } else {
+            discover
+        };
         SignIn {
             ctx: Context {
                 address,
@@ -70,6 +87,10 @@ impl SignIn {
                 endpoint_id,
                 visited: Vec::new(),
                 redirects: 0,
+                ucwa,
+                oauth_url: None,
+                findings: Vec::new(),
+                evidence: None,
                 sip: SipOptions {
                     enabled: sip,
                     certificates,
@@ -84,6 +105,10 @@ impl SignIn {
             next_id: 1,
             trace: VecDeque::new(),
             outcome: None,
+            checks,
+            probed: Vec::new(),
+            probing: None,
+            skew_reported: false,
         }
     }
 
@@ -96,6 +121,21 @@ impl SignIn {
         let request = self.phase.request(&self.ctx)?;
         let id = ActionId(self.next_id);
         self.next_id += 1;
+        if self.checks.tls
+            && let Some((host, port)) = tls_endpoint(&request.io)
+            && !self.probed.contains(&(host.clone(), port))
+        {
+            // First contact with this TLS endpoint: probe it before the request proper.
+            self.probed.push((host.clone(), port));
+            self.probing = Some((host.clone(), port));
+            self.outstanding = Some(Outstanding {
+                id,
+                step: Step::Tls,
+                started: now,
+                sent: format!("TLS probe {host}:{port} (1.0–1.3, certificate chain)"),
+            });
+            return Some(Action::TlsProbe { id, host, port });
+        }
         let (started, sent) = match self.resume.take() {
             Some(r) if r.step == request.step => (r.started, r.sent),
             _ => (now, request.sent),
@@ -108,6 +148,7 @@ impl SignIn {
         });
         Some(match request.io {
             Io::Resolve(host) => Action::Resolve { id, host },
+            Io::ResolveSrv(name) => Action::ResolveSrv { id, name },
             Io::Http(request) => Action::Http { id, request },
             Io::GenerateKey(address) => Action::GenerateKey { id, address },
             Io::Sip {
@@ -141,13 +182,50 @@ impl SignIn {
         let Some(out) = self.outstanding.take() else {
             return;
         };
+        if let Some((host, port)) = self.probing.take() {
+            self.probed_tls(now, out, &host, port, completion);
+            return;
+        }
+        let facts = answer_facts(&completion);
         let phase = std::mem::replace(&mut self.phase, Phase::Finished);
-        let (next, report) = phase.complete(&mut self.ctx, completion, entropy, now);
+        let (mut next, mut report) = phase.complete(&mut self.ctx, completion, entropy, now);
+        if let Some(f) = report.failure.take() {
+            let f = checks::refine(f, &facts);
+            if let Next::Done(Outcome::Failed(_)) = next {
+                next = Next::Done(Outcome::Failed(f.clone()));
+            }
+            report.failure = Some(f);
+        }
+        if self.checks.clock
+            && let Some(date) = facts.header("Date")
+            && let Some((skew, finding)) = checks::clock_finding(now, date)
+            && !self.skew_reported
+        {
+            self.skew_reported = true;
+            let fatal = finding.severity == lyncd_diag::cert::Severity::Error;
+            self.ctx.findings.push(finding);
+            if fatal && report.failure.is_none() {
+                let f = Failure::new(
+                    out.step,
+                    FailureKind::ClockSkew,
+                    "this machine's clock within 5 minutes of the server's",
+                    skew.describe(),
+                );
+                report.ok = false;
+                report.detail = format!("{}; but {}", report.detail, skew.describe());
+                report.failure = Some(f.clone());
+                next = Next::Done(Outcome::Failed(f));
+            }
+        }
         if let Next::Wait(p) = next {
             self.phase = p;
             self.resume = Some(out);
             return;
         }
+        let mut findings = std::mem::take(&mut self.ctx.findings);
+        findings.sort_by_key(|f| std::cmp::Reverse(f.severity));
+        let evidence = self.ctx.evidence.take();
+        let diagnostics = facts.diagnostics();
         let elapsed = now - out.started;
         self.trace.push_back(TraceEvent {
             step: out.step,
@@ -162,10 +240,56 @@ impl SignIn {
             status: report.status,
             detail: report.detail,
             failure: report.failure,
+            findings,
+            diagnostics,
+            evidence,
         });
         match next {
             Next::Phase(p) | Next::Wait(p) => self.phase = p,
             Next::Done(o) => self.outcome = Some(o),
+        }
+    }
+
+    /// Reads the TLS probe of `host:port`: one trace event; a fatal finding ends the sign-in.
+    /// A probe that could not even connect says nothing about TLS: the request proper goes
+    /// ahead and reports the connection problem at its own step.
+    fn probed_tls(
+        &mut self,
+        now: UtcTime,
+        out: Outstanding,
+        host: &str,
+        port: u16,
+        completion: Completion,
+    ) {
+        let report = match completion {
+            Completion::TlsProbed(r) => r,
+            _ => return,
+        };
+        if report.connect.is_err() {
+            return;
+        }
+        let verdict = checks::evaluate_probe(&report, host, port, self.ctx.address.domain(), now);
+        let elapsed = now - out.started;
+        self.trace.push_back(TraceEvent {
+            step: Step::Tls,
+            ok: verdict.failure.is_none(),
+            started: out.started,
+            elapsed: if elapsed.is_negative() {
+                time::Duration::ZERO
+            } else {
+                elapsed
+            },
+            sent: out.sent,
+            status: None,
+            detail: verdict.detail,
+            failure: verdict.failure.clone(),
+            findings: verdict.findings,
+            diagnostics: Vec::new(),
+            evidence: Some(verdict.evidence),
+        });
+        if let Some(f) = verdict.failure {
+            self.phase = Phase::Finished;
+            self.outcome = Some(Outcome::Failed(f));
         }
     }
 
@@ -206,6 +330,14 @@ struct Context {
     visited: Vec<String>,
     redirects: usize,
     sip: SipOptions,
+    /// Try the UCWA OAuth password grant after the user's settings.
+    ucwa: bool,
+    /// The `MsRtcOAuth href` of the Autodiscover challenge.
+    oauth_url: Option<String>,
+    /// Findings of the step in progress, moved into its trace event.
+    findings: Vec<Finding>,
+    /// Evidence of the step in progress, moved into its trace event.
+    evidence: Option<Evidence>,
 }
 
 /// What the SIP half is asked to do.
@@ -284,6 +416,7 @@ struct Request {
 
 enum Io {
     Resolve(String),
+    ResolveSrv(String),
     Http(HttpRequest),
     GenerateKey(SipAddress),
     Sip {
@@ -335,6 +468,7 @@ fn fail(failure: Failure, status: Option<u16>, detail: String) -> (Next, Report)
 
 #[derive(Debug)]
 enum Phase {
+    SipDns(SipDns),
     Discover(Discover),
     Redirect(FollowRedirect),
     Challenge(Challenge),
@@ -343,6 +477,7 @@ enum Phase {
     IdpToken(IdpTokenRequest),
     WebTicket(WebTicketRequest),
     User(UserWithTicket),
+    Ucwa(Box<Ucwa>),
     Sip(Box<sip::SipFlow>),
     Finished,
 }
@@ -350,6 +485,7 @@ enum Phase {
 impl Phase {
     fn request(&self, ctx: &Context) -> Option<Request> {
         Some(match self {
+            Phase::SipDns(p) => return p.request(),
             Phase::Discover(p) => p.request(ctx),
             Phase::Redirect(p) => autodiscover_get(Step::Lyncdiscover, &p.url),
             Phase::Challenge(p) => autodiscover_get(Step::AutodiscoverChallenge, &p.user_url),
@@ -372,6 +508,7 @@ impl Phase {
             Phase::IdpToken(p) => p.request(ctx),
             Phase::WebTicket(p) => p.request(ctx),
             Phase::User(p) => p.request(),
+            Phase::Ucwa(p) => p.request(ctx),
             Phase::Sip(p) => return p.request(ctx),
             Phase::Finished => return None,
         })
@@ -385,6 +522,7 @@ impl Phase {
         now: UtcTime,
     ) -> (Next, Report) {
         match self {
+            Phase::SipDns(p) => p.complete(ctx, c),
             Phase::Discover(p) => p.complete(ctx, c),
             Phase::Redirect(p) => p.complete(ctx, c),
             Phase::Challenge(p) => p.complete(ctx, c),
@@ -393,6 +531,7 @@ impl Phase {
             Phase::IdpToken(p) => p.complete(c, entropy),
             Phase::WebTicket(p) => p.complete(c),
             Phase::User(p) => p.complete(ctx, c, entropy, now),
+            Phase::Ucwa(p) => p.complete(c),
             Phase::Sip(p) => p.complete(ctx, c, entropy, now),
             // Unreachable in practice: no action is handed out once finished.
             Phase::Finished => (
@@ -437,6 +576,138 @@ fn autodiscover_get(step: Step, url: &str) -> Request {
             url.to_string(),
             vec![("Accept".into(), AUTODISCOVER_ACCEPT.into())],
         )),
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The SIP names in DNS (troubleshooter)
+
+/// Looks up every SRV and A name a client without Autodiscover would try, then hands over to
+/// discovery. Never fatal.
+#[derive(Debug)]
+struct SipDns {
+    domain: String,
+    queue: VecDeque<(String, bool)>,
+    done: Vec<DnsLookup>,
+    then: Box<Phase>,
+}
+
+impl SipDns {
+    fn new(domain: &str, then: Phase) -> Self {
+        SipDns {
+            domain: domain.to_string(),
+            queue: checks::sip_dns_names(domain).into(),
+            done: Vec::new(),
+            then: Box::new(then),
+        }
+    }
+
+    fn request(&self) -> Option<Request> {
+        let (name, srv) = self.queue.front()?;
+        let sent = format!(
+            "SRV _sipinternaltls._tcp, _sipinternal._tcp, _sip._tls, _sip._tcp; A sipinternal, \
+             sipexternal, sip (.{})",
+            self.domain
+        );
+        Some(Request {
+            step: Step::DnsSip,
+            sent,
+            io: if *srv {
+                Io::ResolveSrv(name.clone())
+            } else {
+                Io::Resolve(name.clone())
+            },
+        })
+    }
+
+    fn complete(mut self, ctx: &mut Context, c: Completion) -> (Next, Report) {
+        let Some((name, srv)) = self.queue.pop_front() else {
+            return proceed(*self.then, None, "nothing to look up".into());
+        };
+        let mut lookup = DnsLookup {
+            name,
+            rtype: if srv { "SRV" } else { "A" },
+            addresses: Vec::new(),
+            srv: Vec::new(),
+            error: None,
+        };
+        match c {
+            Completion::SrvRecords(r) if srv => lookup.srv = r,
+            Completion::Resolved(ips) if !srv => {
+                lookup.addresses = ips.iter().map(|i| i.to_string()).collect();
+            }
+            Completion::ResolveFailed(e) => lookup.error = Some(e),
+            _ => lookup.error = Some("the shell answered with another kind of result".into()),
+        }
+        self.done.push(lookup);
+        if !self.queue.is_empty() {
+            return (Next::Wait(Phase::SipDns(self)), quiet());
+        }
+        let (detail, findings) = checks::summarize_sip_dns(&self.domain, &self.done);
+        ctx.findings.extend(findings);
+        ctx.evidence = Some(Evidence::Dns { lookups: self.done });
+        proceed(*self.then, None, detail)
+    }
+}
+
+/// The report of an action that did not finish its step.
+fn quiet() -> Report {
+    Report {
+        ok: true,
+        status: None,
+        detail: String::new(),
+        failure: None,
+    }
+}
+
+/// The TLS endpoint a request is about to contact, if any.
+fn tls_endpoint(io: &Io) -> Option<(String, u16)> {
+    match io {
+        Io::Http(r) => {
+            let u = url::Url::parse(&r.url).ok()?;
+            if u.scheme() != "https" {
+                return None;
+            }
+            let host = u.host_str()?.trim_matches(['[', ']']).to_ascii_lowercase();
+            Some((host, u.port_or_known_default()?))
+        }
+        Io::Sip {
+            host,
+            port,
+            tls: true,
+            ..
+        } => Some((host.to_ascii_lowercase(), *port)),
+        _ => None,
+    }
+}
+
+/// The parts of an answer that refine a failure and feed the clock check.
+fn answer_facts(c: &Completion) -> AnswerFacts {
+    match c {
+        Completion::Response(r) => AnswerFacts {
+            status: Some(r.status),
+            offers: auth_schemes(r),
+            headers: r.headers.clone(),
+            transport: None,
+        },
+        Completion::SipResponse(bytes) => {
+            match lyncd_sip::Message::parse(bytes::Bytes::from(bytes.clone())) {
+                Ok(m) => AnswerFacts {
+                    status: m.status(),
+                    headers: m
+                        .headers()
+                        .map(|(n, v)| (n.to_string(), v.to_string()))
+                        .collect(),
+                    ..AnswerFacts::default()
+                },
+                Err(_) => AnswerFacts::default(),
+            }
+        }
+        Completion::TransportFailed(e) => AnswerFacts {
+            transport: Some(e.clone()),
+            ..AnswerFacts::default()
+        },
+        _ => AnswerFacts::default(),
     }
 }
 
@@ -612,7 +883,7 @@ impl Discover {
                     Err(problem) => {
                         let line = format!("{scheme}://{host} {}", problem.got);
                         self.tried.push(line.clone());
-                        if problem.rank > self.best.as_ref().map_or(0, |b| b.0) {
+                        if self.best.as_ref().is_none_or(|b| problem.rank > b.0) {
                             self.best = Some((problem.rank, problem.kind.clone()));
                         }
                         let candidate_failure = Failure::new(
@@ -786,7 +1057,7 @@ fn read_discovery(c: &Completion) -> Result<(Hop, Document), Problem> {
             Ok((hop, doc))
         }
         Completion::TransportFailed(e) => Err(Problem {
-            kind: FailureKind::Unreachable,
+            kind: checks::transport_kind(e),
             got: format!("gave no answer: {e}"),
             rank: 0,
         }),
@@ -871,6 +1142,9 @@ impl Challenge {
             other => return unreachable_failure(step, &self.user_url, &other),
         };
         let status = Some(resp.status);
+        if resp.status == 401 {
+            ctx.oauth_url = oauth_href(&resp);
+        }
         match resp.status {
             401 => match resp.header("X-MS-WebTicketURL").map(str::trim) {
                 Some(v) if !v.is_empty() => {
@@ -1590,6 +1864,34 @@ impl UserWithTicket {
             idp_url: self.auth.idp_url.clone(),
             web_ticket: self.ticket,
         };
+        if ctx.ucwa {
+            let Some(url) = ctx.oauth_url.clone() else {
+                let f = Failure::new(
+                    Step::UcwaOauth,
+                    FailureKind::UcwaRefused,
+                    "a 'WWW-Authenticate: MsRtcOAuth href=…' offer in the Autodiscover challenge",
+                    "the challenge offered no MsRtcOAuth token URL: mobile (UCWA) clients cannot \
+                     sign in here",
+                );
+                return fail(
+                    f,
+                    status,
+                    "no MsRtcOAuth offer to test the mobile sign-in".into(),
+                );
+            };
+            let detail = format!(
+                "answered the user's settings: SIP pool {}; next: the mobile (UCWA) OAuth sign-in \
+                 at {url}",
+                list.join(", ")
+            );
+            let then = if ctx.sip.enabled {
+                let (flow, _) = sip::SipFlow::start(ctx, self.auth, discovered, entropy, now);
+                AfterUcwa::Sip(Box::new(flow))
+            } else {
+                AfterUcwa::Done(discovered)
+            };
+            return proceed(Phase::Ucwa(Box::new(Ucwa { url, then })), status, detail);
+        }
         if ctx.sip.enabled {
             let (flow, note) = sip::SipFlow::start(ctx, self.auth, discovered, entropy, now);
             let detail = format!(
@@ -1614,6 +1916,110 @@ impl UserWithTicket {
             },
         )
     }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The mobile (UCWA) sign-in
+
+/// `POST grant_type=password` at the `MsRtcOAuth` URL: what a mobile client does where a
+/// desktop client asks for a web ticket (diagnostics row 17).
+#[derive(Debug)]
+struct Ucwa {
+    url: String,
+    then: AfterUcwa,
+}
+
+#[derive(Debug)]
+enum AfterUcwa {
+    Sip(Box<sip::SipFlow>),
+    Done(Discovered),
+}
+
+impl Ucwa {
+    fn request(&self, ctx: &Context) -> Request {
+        let body = url::form_urlencoded::Serializer::new(String::new())
+            .append_pair("grant_type", "password")
+            .append_pair("username", &ctx.login)
+            .append_pair("password", ctx.password.expose())
+            .finish();
+        Request {
+            step: Step::UcwaOauth,
+            sent: format!("POST {} (grant_type=password)", self.url),
+            io: Io::Http(HttpRequest {
+                method: Method::Post,
+                url: self.url.clone(),
+                headers: vec![(
+                    "Content-Type".into(),
+                    "application/x-www-form-urlencoded;charset=UTF-8".into(),
+                )],
+                body: Some(body.into_bytes()),
+            }),
+        }
+    }
+
+    fn complete(self, c: Completion) -> (Next, Report) {
+        let step = Step::UcwaOauth;
+        let expected = "HTTP 200 with a JSON access_token";
+        let resp = match c {
+            Completion::Response(r) => r,
+            other => return unreachable_failure(step, &self.url, &other),
+        };
+        let status = Some(resp.status);
+        let json: Option<serde_json::Value> = serde_json::from_slice(&resp.body).ok();
+        let field = |k: &str| {
+            json.as_ref()
+                .and_then(|j| j.get(k))
+                .and_then(|v| v.as_str())
+                .map(str::to_string)
+        };
+        if resp.status == 200 && field("access_token").is_some() {
+            let detail = format!(
+                "answered 200 with an access token ({} type, expires in {} s): mobile clients \
+                 can sign in",
+                field("token_type").unwrap_or_else(|| "unknown".into()),
+                json.as_ref()
+                    .and_then(|j| j.get("expires_in"))
+                    .map_or_else(|| "?".to_string(), |v| v.to_string())
+            );
+            return match self.then {
+                AfterUcwa::Sip(flow) => proceed(Phase::Sip(flow), status, detail),
+                AfterUcwa::Done(d) => (
+                    Next::Done(Outcome::Discovered(d)),
+                    Report {
+                        ok: true,
+                        status,
+                        detail,
+                        failure: None,
+                    },
+                ),
+            };
+        }
+        let got = match field("error") {
+            Some(e) => format!(
+                "{} with error \"{e}\"{}",
+                describe_response(&resp),
+                field("error_description")
+                    .map(|d| format!(" ({d})"))
+                    .unwrap_or_default()
+            ),
+            None => describe_response(&resp),
+        };
+        let f = Failure::new(step, FailureKind::UcwaRefused, expected, &got);
+        fail(f, status, format!("answered {got}"))
+    }
+}
+
+/// The `href` of a `WWW-Authenticate: MsRtcOAuth href="…",grant_type="…"` offer.
+fn oauth_href(resp: &HttpResponse) -> Option<String> {
+    resp.headers
+        .iter()
+        .filter(|(n, _)| n.eq_ignore_ascii_case("WWW-Authenticate"))
+        .filter_map(|(_, v)| v.trim().strip_prefix("MsRtcOAuth"))
+        .find_map(|rest| {
+            let at = rest.find("href=\"")? + 6;
+            let end = rest[at..].find('"')?;
+            Some(rest[at..at + end].to_string())
+        })
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -40,9 +40,10 @@ pub use user::{
 /// How long a freshly generated CA is valid: ten years (3 652 days covers the leap days).
 pub const CA_VALIDITY: Duration = Duration::days(3652);
 
-/// Issued certificates start this long before `now`, so a client whose clock runs a little
-/// behind the server's does not reject a certificate made a moment ago.
-pub const BACKDATE: Duration = Duration::minutes(5);
+/// Issued certificates start this long before `now`, so a client whose clock runs behind the
+/// server's (by up to this much) does not reject a certificate made a moment ago. Public CAs
+/// back-date by an hour or more for the same reason.
+pub const BACKDATE: Duration = Duration::hours(1);
 
 /// RSA modulus size for the CA and for service signing keys.
 const RSA_BITS: u32 = 2048;
@@ -184,20 +185,36 @@ impl CertificateAuthority {
         now: UtcTime,
         validity: Duration,
     ) -> Result<IssuedCert, PkiError> {
-        let parsed = names
-            .iter()
-            .map(|n| ServerName::parse(n))
-            .collect::<Result<Vec<_>, _>>()?;
-        let first = parsed.first().ok_or(PkiError::NoNames)?;
+        let parsed = parse_server_names(names)?;
+        let (not_before, not_after) = self.window(now, validity)?;
+        self.server_cert(&parsed, not_before, not_after)
+    }
 
-        let mut params = self.leaf_params(&first.as_common_name(), now, validity)?;
-        params.subject_alt_names = parsed
-            .iter()
-            .map(ServerName::to_san)
-            .collect::<Result<_, _>>()?;
-        params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
-        params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
+    /// Issues a TLS server certificate like [`Self::issue_server_cert`], valid exactly from
+    /// `not_before` to `not_after` (whole seconds). The window may lie entirely in the past or
+    /// the future and is not checked against the CA's own: `lyncd serve`'s fault injection
+    /// serves expired and not-yet-valid certificates with it, as neglected deployments do.
+    pub fn issue_server_cert_valid_between(
+        &self,
+        names: &[String],
+        not_before: UtcTime,
+        not_after: UtcTime,
+    ) -> Result<IssuedCert, PkiError> {
+        let parsed = parse_server_names(names)?;
+        let (not_before, not_after) = (utc_seconds(not_before), utc_seconds(not_after));
+        if not_after <= not_before {
+            return Err(PkiError::BadValidity(not_after - not_before));
+        }
+        self.server_cert(&parsed, not_before, not_after)
+    }
 
+    fn server_cert(
+        &self,
+        names: &[ServerName],
+        not_before: UtcTime,
+        not_after: UtcTime,
+    ) -> Result<IssuedCert, PkiError> {
+        let params = server_params(names, not_before, not_after)?;
         let key = KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256)?;
         let cert = params.signed_by(&key, &self.issuer)?;
         Ok(self.issued(
@@ -239,6 +256,15 @@ impl CertificateAuthority {
         now: UtcTime,
         validity: Duration,
     ) -> Result<CertificateParams, PkiError> {
+        let (not_before, not_after) = self.window(now, validity)?;
+        let mut params = end_entity_params(common_name, not_before, not_after)?;
+        params.use_authority_key_identifier_extension = true;
+        Ok(params)
+    }
+
+    /// From `now` − [`BACKDATE`] to `now` + `validity`, capped at the CA's own expiry; refused
+    /// when the CA itself is not valid at `now`.
+    fn window(&self, now: UtcTime, validity: Duration) -> Result<(UtcTime, UtcTime), PkiError> {
         if validity <= Duration::ZERO {
             return Err(PkiError::BadValidity(validity));
         }
@@ -253,15 +279,7 @@ impl CertificateAuthority {
         let not_after = now
             .checked_add(validity)
             .map_or(self.not_after, |t| t.min(self.not_after));
-
-        let mut params = CertificateParams::default();
-        params.distinguished_name = common_name_dn(common_name);
-        params.not_before = now - BACKDATE;
-        params.not_after = not_after;
-        params.serial_number = Some(random_serial()?);
-        params.is_ca = IsCa::ExplicitNoCa;
-        params.use_authority_key_identifier_extension = true;
-        Ok(params)
+        Ok((now - BACKDATE, not_after))
     }
 
     fn issued(
@@ -280,6 +298,82 @@ impl CertificateAuthority {
             chain_pem,
         }
     }
+}
+
+/// A self-signed TLS server certificate for `names` (fresh ECDSA P-256 key, `CA:FALSE`), valid
+/// from `now` − [`BACKDATE`] to `now` + `validity`. No client trusts it: `lyncd serve`'s fault
+/// injection serves it to show what a server set up with a stray self-signed certificate looks
+/// like. Its `chain_pem` is the certificate alone.
+pub fn self_signed_server_cert(
+    names: &[String],
+    now: UtcTime,
+    validity: Duration,
+) -> Result<IssuedCert, PkiError> {
+    if validity <= Duration::ZERO {
+        return Err(PkiError::BadValidity(validity));
+    }
+    let parsed = parse_server_names(names)?;
+    let now = utc_seconds(now);
+    let not_after = now
+        .checked_add(validity)
+        .ok_or(PkiError::BadValidity(validity))?;
+    let params = server_params(&parsed, now - BACKDATE, not_after)?;
+    let key = KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256)?;
+    let cert = params.self_signed(&key)?;
+    let cert_der = cert.der().to_vec();
+    let cert_pem = der_to_pem(&cert_der);
+    Ok(IssuedCert {
+        chain_pem: cert_pem.clone(),
+        cert_pem,
+        cert_der,
+        key_pem: Secret::new(key.serialize_pem()),
+        key_der: Secret::new(key.serialize_der()),
+    })
+}
+
+fn parse_server_names(names: &[String]) -> Result<Vec<ServerName>, PkiError> {
+    let parsed = names
+        .iter()
+        .map(|n| ServerName::parse(n))
+        .collect::<Result<Vec<_>, _>>()?;
+    if parsed.is_empty() {
+        return Err(PkiError::NoNames);
+    }
+    Ok(parsed)
+}
+
+/// A TLS server certificate's parameters: CN = the first name, every name as a SAN,
+/// digitalSignature, serverAuth.
+fn server_params(
+    names: &[ServerName],
+    not_before: UtcTime,
+    not_after: UtcTime,
+) -> Result<CertificateParams, PkiError> {
+    let first = names.first().ok_or(PkiError::NoNames)?;
+    let mut params = end_entity_params(&first.as_common_name(), not_before, not_after)?;
+    params.use_authority_key_identifier_extension = true;
+    params.subject_alt_names = names
+        .iter()
+        .map(ServerName::to_san)
+        .collect::<Result<_, _>>()?;
+    params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
+    params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
+    Ok(params)
+}
+
+/// Subject CN, random serial, the validity window and `CA:FALSE`.
+fn end_entity_params(
+    common_name: &str,
+    not_before: UtcTime,
+    not_after: UtcTime,
+) -> Result<CertificateParams, PkiError> {
+    let mut params = CertificateParams::default();
+    params.distinguished_name = common_name_dn(common_name);
+    params.not_before = not_before;
+    params.not_after = not_after;
+    params.serial_number = Some(random_serial()?);
+    params.is_ca = IsCa::ExplicitNoCa;
+    Ok(params)
 }
 
 fn generate_rsa(what: &'static str) -> Result<PKey<Private>, PkiError> {

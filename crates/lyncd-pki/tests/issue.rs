@@ -309,6 +309,67 @@ fn validity_is_checked_and_capped_by_the_ca() {
 }
 
 #[test]
+fn server_cert_with_an_explicit_window_may_be_expired_or_not_yet_valid() {
+    let n = names(&["lyncweb.contoso.com"]);
+    // Expired three days ago, and issued (on paper) before the CA existed: not clamped.
+    let expired = CA
+        .issue_server_cert_valid_between(&n, NOW - Duration::days(30), NOW - Duration::days(3))
+        .unwrap();
+    let cert = parse(&expired.cert_der);
+    assert_eq!(
+        cert.validity().not_before.to_datetime(),
+        NOW - Duration::days(30)
+    );
+    assert_eq!(
+        cert.validity().not_after.to_datetime(),
+        NOW - Duration::days(3)
+    );
+    assert!(signed_by_ca(&CA, &expired.cert_pem));
+    assert!(!openssl_chain_ok(CA.cert_pem(), &expired.cert_pem, NOW));
+    key_matches_cert(&expired);
+
+    let future = CA
+        .issue_server_cert_valid_between(&n, NOW + Duration::days(2), NOW + Duration::days(90))
+        .unwrap();
+    assert!(!openssl_chain_ok(CA.cert_pem(), &future.cert_pem, NOW));
+    assert!(openssl_chain_ok(
+        CA.cert_pem(),
+        &future.cert_pem,
+        NOW + Duration::days(3)
+    ));
+
+    assert!(matches!(
+        CA.issue_server_cert_valid_between(&n, NOW, NOW),
+        Err(PkiError::BadValidity(_))
+    ));
+    assert!(matches!(
+        CA.issue_server_cert_valid_between(&[], NOW, NOW + Duration::days(1)),
+        Err(PkiError::NoNames)
+    ));
+}
+
+#[test]
+fn self_signed_server_cert_is_not_issued_by_the_ca() {
+    let n = names(&["lyncdiscover.contoso.com", "127.0.0.1"]);
+    let issued = lyncd_pki::self_signed_server_cert(&n, NOW, Duration::days(365)).unwrap();
+    let cert = parse(&issued.cert_der);
+    assert_eq!(cn(&cert), "lyncdiscover.contoso.com");
+    assert_eq!(cert.subject(), cert.issuer());
+    assert!(!cert.is_ca());
+    assert_eq!(cert.validity().not_before.to_datetime(), NOW - BACKDATE);
+    // Signed by its own key, so no chain to lyncd's CA can be built.
+    let x509 = X509::from_der(&issued.cert_der).unwrap();
+    assert!(x509.verify(&x509.public_key().unwrap()).unwrap());
+    assert!(!openssl_chain_ok(
+        CA.cert_pem(),
+        &issued.cert_pem,
+        NOW + Duration::minutes(1)
+    ));
+    assert_eq!(issued.chain_pem, issued.cert_pem);
+    key_matches_cert(&issued);
+}
+
+#[test]
 fn signing_cert_is_rsa_for_xml_security() {
     let validity = Duration::days(730);
     let issued = CA

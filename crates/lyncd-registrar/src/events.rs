@@ -1,13 +1,19 @@
 //! What the registrar tells its shell: one event per decision worth a log line, and the reason
 //! for every refusal in words an administrator can act on.
 
+use lyncd_diag::msdiag;
 use lyncd_sip::FieldError;
 use lyncd_tlsdsk::{ReplayError, TlsDskError};
 
 use crate::ConnId;
 
-/// Why a request was refused. Each variant maps to one SIP status, one `ms-diagnostics` code and
-/// one sentence that goes into the `Warning` header, which pidgin-sipe shows to its user.
+/// Why a request was refused. Each variant maps to one SIP status, one diagnostic code (sent in
+/// `ms-diagnostics`, or `ms-diagnostics-public` for the codes Microsoft sends publicly) and one
+/// sentence that goes into the `Warning` header, which pidgin-sipe shows to its user.
+///
+/// Codes are Microsoft's wherever one means the same thing ([MS-OCER]: 1000, 1003, 1013, 4003,
+/// 4004, 4005, 4011, 4012), so tools that know Lync read lyncd's refusals correctly; the rest
+/// are lyncd's own, in the private block 64000–64099 of [`lyncd_diag::msdiag`].
 #[derive(Debug, thiserror::Error)]
 pub enum Refusal {
     #[error("the request is missing or has an invalid {0}")]
@@ -22,8 +28,22 @@ pub enum Refusal {
     UnknownHandshake { opaque: String },
     #[error("the client certificate is issued to {certificate}, not to {from}")]
     CertificateForAnotherUser { certificate: String, from: String },
+    /// The store has no such user (after the handshake proved the certificate: no enumeration).
+    #[error("{0} is not a user of this deployment")]
+    UnknownUser(String),
+    /// The account is disabled (`lyncd user disable`).
     #[error("{0} is not enabled for sign-in")]
     AccountNotEnabled(String),
+    /// The account exists and is enabled, but not for SIP.
+    #[error("{0} is not enabled for SIP")]
+    NotSipEnabled(String),
+    /// The account may sign in only from the internal networks, and this connection is not.
+    #[error("{0} is not enabled for remote access: sign in from the internal network")]
+    RemoteAccessDenied(String),
+    #[error("the From header has no epid: every endpoint must name itself")]
+    EpidMissing,
+    #[error("epid {0:?} is longer than 16 characters")]
+    EpidTooLong(String),
     #[error("the Request-URI domain {request_domain} is not the domain of {from}")]
     DomainMismatch {
         request_domain: String,
@@ -51,37 +71,66 @@ pub enum Refusal {
 
 impl Refusal {
     /// SIP status and reason phrase. Authentication failures are 403, not 401: a bare 401 would
-    /// send SIPE into scheme fallback or endless handshakes (sip.md §8, §11 item 22).
+    /// send SIPE into scheme fallback or endless handshakes (sip.md §8, §11 item 22). An
+    /// address that is no SIP user here is 404, as Lync answers (Test-CsRegistration shows
+    /// "404, Not Found" with 4005).
     pub fn status(&self) -> (u16, &'static str) {
         match self {
-            Refusal::Malformed(_) => (400, "Bad Request"),
+            Refusal::Malformed(_) | Refusal::EpidMissing | Refusal::EpidTooLong(_) => {
+                (400, "Bad Request")
+            }
+            Refusal::UnknownUser(_) | Refusal::AccountNotEnabled(_) | Refusal::NotSipEnabled(_) => {
+                (404, "Not Found")
+            }
+            Refusal::Handshake(TlsDskError::Config(_)) => (500, "Server Internal Error"),
             _ => (403, "Forbidden"),
         }
     }
 
-    /// `ms-diagnostics` code (lyncd's registrar range; see docs/diagnostics.md).
+    /// The diagnostic code ([`lyncd_diag::msdiag`] has its reason text and meaning).
     pub fn diagnostic_code(&self) -> u32 {
         match self {
-            Refusal::Malformed(_) => 1100,
-            Refusal::SchemeNotOffered { .. } => 1101,
-            Refusal::BadGssapiData => 1102,
-            Refusal::Handshake(TlsDskError::CertificateExpired) => 1104,
-            Refusal::Handshake(TlsDskError::UntrustedCertificate(_)) => 1105,
-            Refusal::Handshake(TlsDskError::NoClientCertificate) => 1106,
-            Refusal::Handshake(_) => 1103,
-            Refusal::UnknownHandshake { .. } => 1107,
-            Refusal::CertificateForAnotherUser { .. } => 1108,
-            Refusal::AccountNotEnabled(_) => 1109,
-            Refusal::DomainMismatch { .. } => 1110,
-            Refusal::InstanceMismatch { .. } => 1111,
-            Refusal::WrongTarget => 1112,
-            Refusal::MissingSignatureParameter(_) | Refusal::BadCnum(_) => 1113,
-            Refusal::Replay(_) => 1114,
-            Refusal::BadSignature => 1115,
-            Refusal::SaForAnotherUser { .. } => 1116,
-            Refusal::WrongConnection => 1117,
-            Refusal::NotSignedIn => 1118,
+            // The tunnelled TLS handshake did not complete.
+            Refusal::BadGssapiData
+            | Refusal::UnknownHandshake { .. }
+            | Refusal::Handshake(
+                TlsDskError::NotTlsRecords
+                | TlsDskError::NeedsMoreData
+                | TlsDskError::NoClientCertificate
+                | TlsDskError::UntrustedCertificate(_)
+                | TlsDskError::Handshake(_)
+                | TlsDskError::UnsupportedSuite(_),
+            ) => 1000,
+            // lyncd's own TLS-DSK setup is broken: not the client's fault.
+            Refusal::Handshake(TlsDskError::Config(_)) => 0,
+            // The certificate's validity does not contain the registrar's clock: one clock is
+            // off, or the client kept the certificate past its end.
+            Refusal::Handshake(
+                TlsDskError::CertificateExpired | TlsDskError::CertificateNotYetValid,
+            ) => 1013,
+            Refusal::UnknownUser(_) => 1003,
+            Refusal::AccountNotEnabled(_) | Refusal::NotSipEnabled(_) => 4005,
+            Refusal::RemoteAccessDenied(_) => 4003,
+            Refusal::CertificateForAnotherUser { .. } | Refusal::SaForAnotherUser { .. } => 4004,
+            Refusal::EpidMissing => 4011,
+            Refusal::EpidTooLong(_) => 4012,
+            Refusal::Malformed(_) => 64000,
+            Refusal::SchemeNotOffered { .. } => 64001,
+            Refusal::WrongTarget => 64002,
+            Refusal::DomainMismatch { .. } => 64003,
+            Refusal::InstanceMismatch { .. } => 64004,
+            Refusal::MissingSignatureParameter(_) | Refusal::BadCnum(_) => 64005,
+            Refusal::Replay(_) => 64006,
+            Refusal::BadSignature => 64007,
+            Refusal::WrongConnection => 64008,
+            Refusal::NotSignedIn => 64009,
         }
+    }
+
+    /// `ms-diagnostics-public` for the codes Microsoft sends publicly (4003, 4004: the client
+    /// outside the edge must still learn why), else `ms-diagnostics`.
+    pub fn diagnostic_header(&self) -> &'static str {
+        msdiag::header_for(self.diagnostic_code()).name()
     }
 }
 

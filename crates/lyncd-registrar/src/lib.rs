@@ -21,4 +21,4 @@ mod registrar;
 
 pub use config::{REALM, RegistrarConfig};
 pub use events::{Event, Refusal};
-pub use registrar::{Account, Binding, ConnId, Registrar, Transmit, sender};
+pub use registrar::{Account, Binding, ConnId, PeerNetwork, Registrar, Transmit, sender};

@@ -5,6 +5,7 @@ use std::collections::{HashMap, VecDeque};
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
 use lyncd_core::{Entropy, SipAddress, UtcTime};
+use lyncd_diag::msdiag;
 use lyncd_sip::auth::{AuthHeader, AuthParams};
 use lyncd_sip::sign::{self, SigParams};
 use lyncd_sip::{FieldError, Message, MessageBuilder, epid_to_instance, response_to};
@@ -21,9 +22,39 @@ pub type ConnId = u64;
 /// The sender's account as the shell found it in the store.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Account {
+    /// May sign in from any network.
     Enabled,
+    /// Enabled for SIP, but without remote access: may sign in only over connections the shell
+    /// announced as [`PeerNetwork::Internal`].
+    InternalOnly,
+    /// Exists and is enabled, but not for SIP.
+    NotSipEnabled,
+    /// Disabled: may not sign in at all.
     Disabled,
     Unknown,
+}
+
+impl Account {
+    /// The account of a stored user from its three switches; `enabled` wins over the others,
+    /// and `sip_enabled` over `remote_access`.
+    pub fn from_flags(enabled: bool, sip_enabled: bool, remote_access: bool) -> Account {
+        match (enabled, sip_enabled, remote_access) {
+            (false, _, _) => Account::Disabled,
+            (true, false, _) => Account::NotSipEnabled,
+            (true, true, false) => Account::InternalOnly,
+            (true, true, true) => Account::Enabled,
+        }
+    }
+}
+
+/// Where a connection comes from, as far as remote-access policy is concerned.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PeerNetwork {
+    /// One of the operator's internal networks.
+    Internal,
+    /// Anywhere else: users without remote access are refused (403, `ms-diagnostics-public:
+    /// 4003`).
+    External,
 }
 
 /// A message to write to a connection.
@@ -81,6 +112,9 @@ pub struct Registrar {
     pending: HashMap<String, PendingHandshake>,
     sas: HashMap<String, SecurityAssociation>,
     bindings: HashMap<String, Vec<Binding>>,
+    /// What the shell said about each open connection's network (see
+    /// [`Registrar::connection_opened`]).
+    networks: HashMap<ConnId, PeerNetwork>,
     transmits: VecDeque<Transmit>,
     events: VecDeque<Event>,
 }
@@ -109,6 +143,35 @@ fn http_date(now: UtcTime) -> String {
     now.to_offset(time::UtcOffset::UTC)
         .format(&fmt)
         .unwrap_or_default()
+}
+
+/// Every response the registrar sends starts here: with `Date`, as Lync's do, because clients
+/// (and lyncd's troubleshooter) read the clock skew that breaks authentication from it.
+fn dated_response(
+    now: UtcTime,
+    msg: &Message,
+    code: u16,
+    phrase: &str,
+    tag: &str,
+) -> MessageBuilder {
+    response_to(msg, code, phrase, Some(tag)).header("Date", &http_date(now))
+}
+
+/// Longest `epid` accepted ([MS-SIPREGE] ABNF `epid-param-value`: 1–16 characters).
+const MAX_EPID_LEN: usize = 16;
+
+/// The `epid` of `From`, which names the endpoint a registration binds (sip.md §2.1).
+fn endpoint_epid(msg: &Message) -> Result<String, Refusal> {
+    let epid = msg
+        .from_addr()
+        .ok()
+        .and_then(|f| f.epid().map(str::to_string))
+        .filter(|e| !e.is_empty())
+        .ok_or(Refusal::EpidMissing)?;
+    if epid.len() > MAX_EPID_LEN {
+        return Err(Refusal::EpidTooLong(epid));
+    }
+    Ok(epid)
 }
 
 /// Text safe inside a quoted header parameter: no quotes, no line breaks.
@@ -156,6 +219,7 @@ impl Registrar {
             pending: HashMap::new(),
             sas: HashMap::new(),
             bindings: HashMap::new(),
+            networks: HashMap::new(),
             transmits: VecDeque::new(),
             events: VecDeque::new(),
         }
@@ -226,9 +290,24 @@ impl Registrar {
         self.bindings.retain(|_, l| !l.is_empty());
     }
 
+    /// A connection opened from `network`. Remote-access policy needs it: a connection never
+    /// announced counts as [`PeerNetwork::External`], so a shell that forgets fails closed
+    /// for users without remote access and changes nothing for the others.
+    pub fn connection_opened(&mut self, conn: ConnId, network: PeerNetwork) {
+        self.networks.insert(conn, network);
+    }
+
+    fn network(&self, conn: ConnId) -> PeerNetwork {
+        self.networks
+            .get(&conn)
+            .copied()
+            .unwrap_or(PeerNetwork::External)
+    }
+
     /// A connection ended: its handshakes, security associations and bindings go with it
     /// (sip.md §5.4: an SA is gone on connection loss; the client registers again).
     pub fn connection_closed(&mut self, conn: ConnId) {
+        self.networks.remove(&conn);
         self.pending.retain(|_, p| p.conn != conn);
         self.sas.retain(|_, sa| sa.conn != conn);
         for list in self.bindings.values_mut() {
@@ -255,18 +334,19 @@ impl Registrar {
             return;
         }
         if let Err(e) = msg.call_id().and(msg.cseq().map(|_| ())) {
-            self.refuse(conn, msg, None, Refusal::Malformed(e), entropy);
+            self.refuse(now, conn, msg, None, Refusal::Malformed(e), entropy);
             return;
         }
         let from = match sender(msg) {
             Ok(a) => a,
             Err(e) => {
-                self.refuse(conn, msg, None, Refusal::Malformed(e), entropy);
+                self.refuse(now, conn, msg, None, Refusal::Malformed(e), entropy);
                 return;
             }
         };
         if msg.to_addr().is_err() {
             self.refuse(
+                now,
                 conn,
                 msg,
                 Some(from.key()),
@@ -301,7 +381,7 @@ impl Registrar {
                     request_domain: domain.to_string(),
                     from: aor.clone(),
                 };
-                self.refuse(conn, msg, Some(aor), reason, entropy);
+                self.refuse(now, conn, msg, Some(aor), reason, entropy);
                 return;
             }
         }
@@ -314,19 +394,19 @@ impl Registrar {
                 let reason = Refusal::SchemeNotOffered {
                     scheme: other.scheme.to_string(),
                 };
-                self.refuse(conn, msg, Some(aor), reason, entropy);
+                self.refuse(now, conn, msg, Some(aor), reason, entropy);
             } else {
                 self.challenge(now, conn, msg, aor, entropy);
             }
             return;
         };
         if !self.is_our_target(auth) {
-            self.refuse(conn, msg, Some(aor), Refusal::WrongTarget, entropy);
+            self.refuse(now, conn, msg, Some(aor), Refusal::WrongTarget, entropy);
             return;
         }
         if let Some(data) = auth.get("gssapi-data") {
             let Ok(bytes) = B64.decode(data.as_bytes()) else {
-                self.refuse(conn, msg, Some(aor), Refusal::BadGssapiData, entropy);
+                self.refuse(now, conn, msg, Some(aor), Refusal::BadGssapiData, entropy);
                 return;
             };
             let pending = auth
@@ -353,7 +433,9 @@ impl Registrar {
         match self.verify(now, conn, msg, &aor, auth) {
             Ok(v) => self.signed_register(now, conn, msg, from, account, v, entropy),
             Err(Rejected::Rechallenge) => self.challenge(now, conn, msg, aor, entropy),
-            Err(Rejected::Refused(reason)) => self.refuse(conn, msg, Some(aor), reason, entropy),
+            Err(Rejected::Refused(reason)) => {
+                self.refuse(now, conn, msg, Some(aor), reason, entropy)
+            }
         }
     }
 
@@ -381,8 +463,7 @@ impl Registrar {
             .quoted("sts-uri", &self.config.sts_uri)
             .render();
         let tag = random_hex(entropy, 5);
-        let response = response_to(msg, 401, "Unauthorized", Some(&tag))
-            .header("Date", &http_date(now))
+        let response = dated_response(now, msg, 401, "Unauthorized", &tag)
             .header("WWW-Authenticate", &offer)
             .header("Server", &self.config.server_header)
             .build();
@@ -395,6 +476,7 @@ impl Registrar {
 
     fn continuation(
         &self,
+        now: UtcTime,
         msg: &Message,
         opaque: &str,
         gssapi: &[u8],
@@ -408,7 +490,7 @@ impl Registrar {
             .token("version", "4")
             .render();
         let tag = random_hex(entropy, 5);
-        response_to(msg, 401, "Unauthorized", Some(&tag))
+        dated_response(now, msg, 401, "Unauthorized", &tag)
             .header("WWW-Authenticate", &value)
             .header("Server", &self.config.server_header)
             .build()
@@ -436,7 +518,7 @@ impl Registrar {
         let (engine, s1) = match self.tls.accept(c1, now) {
             Ok(r) => r,
             Err(e) => {
-                self.refuse(conn, msg, Some(aor), Refusal::Handshake(e), entropy);
+                self.refuse(now, conn, msg, Some(aor), Refusal::Handshake(e), entropy);
                 return;
             }
         };
@@ -454,7 +536,7 @@ impl Registrar {
             }
         }
         let opaque = self.new_opaque(entropy);
-        let response = self.continuation(msg, &opaque, &s1, entropy);
+        let response = self.continuation(now, msg, &opaque, &s1, entropy);
         self.pending.insert(
             opaque.clone(),
             PendingHandshake {
@@ -492,7 +574,7 @@ impl Registrar {
             return;
         };
         if pending.conn != conn {
-            self.refuse(conn, msg, Some(aor), Refusal::WrongConnection, entropy);
+            self.refuse(now, conn, msg, Some(aor), Refusal::WrongConnection, entropy);
             return;
         }
         if pending.aor != aor {
@@ -500,13 +582,13 @@ impl Registrar {
                 sa_user: pending.aor,
                 from: aor.clone(),
             };
-            self.refuse(conn, msg, Some(aor), reason, entropy);
+            self.refuse(now, conn, msg, Some(aor), reason, entropy);
             return;
         }
         let (done, s2) = match pending.engine.finish(c2) {
             Ok(r) => r,
             Err(e) => {
-                self.refuse(conn, msg, Some(aor), Refusal::Handshake(e), entropy);
+                self.refuse(now, conn, msg, Some(aor), Refusal::Handshake(e), entropy);
                 return;
             }
         };
@@ -529,21 +611,15 @@ impl Registrar {
                 certificate,
                 from: from.sip_uri(),
             };
-            self.refuse(conn, msg, Some(aor), reason, entropy);
+            self.refuse(now, conn, msg, Some(aor), reason, entropy);
             return;
         }
-        if account != Account::Enabled {
-            self.refuse(
-                conn,
-                msg,
-                Some(aor.clone()),
-                Refusal::AccountNotEnabled(aor),
-                entropy,
-            );
+        if let Err(reason) = self.admit(conn, account, &aor) {
+            self.refuse(now, conn, msg, Some(aor), reason, entropy);
             return;
         }
         if let Err(reason) = check_endpoint_identity(msg) {
-            self.refuse(conn, msg, Some(aor), reason, entropy);
+            self.refuse(now, conn, msg, Some(aor), reason, entropy);
             return;
         }
         let expires = done.peer.not_after.min(now + self.config.max_sa_lifetime);
@@ -566,7 +642,7 @@ impl Registrar {
                 b.opaque = opaque.to_string();
             }
         }
-        let response = self.continuation(msg, opaque, &s2, entropy);
+        let response = self.continuation(now, msg, opaque, &s2, entropy);
         self.transmits.push_back(Transmit {
             conn,
             message: response,
@@ -654,24 +730,30 @@ impl Registrar {
         entropy: &mut dyn Entropy,
     ) {
         let aor = from.key();
-        if account != Account::Enabled {
-            // Disabling a user takes effect at the next refresh: drop what it holds.
-            self.sas.retain(|_, sa| sa.aor != aor);
-            self.bindings.remove(&aor);
-            self.refuse(
-                conn,
-                msg,
-                Some(aor.clone()),
-                Refusal::AccountNotEnabled(aor),
-                entropy,
-            );
+        if let Err(reason) = self.admit(conn, account, &aor) {
+            // A change to the account takes effect at the next refresh: drop what it holds.
+            // Losing remote access ends only what this (external) connection holds; the
+            // user's internal endpoints stay signed in.
+            if matches!(reason, Refusal::RemoteAccessDenied(_)) {
+                self.sas.retain(|_, sa| !(sa.aor == aor && sa.conn == conn));
+                if let Some(list) = self.bindings.get_mut(&aor) {
+                    list.retain(|b| b.conn != conn);
+                }
+                self.bindings.retain(|_, l| !l.is_empty());
+            } else {
+                self.sas.retain(|_, sa| sa.aor != aor);
+                self.bindings.remove(&aor);
+            }
+            self.refuse(now, conn, msg, Some(aor), reason, entropy);
             return;
         }
-        let epid = msg
-            .from_addr()
-            .ok()
-            .and_then(|f| f.epid().map(str::to_string))
-            .unwrap_or_default();
+        let epid = match endpoint_epid(msg) {
+            Ok(epid) => epid,
+            Err(reason) => {
+                self.refuse(now, conn, msg, Some(aor), reason, entropy);
+                return;
+            }
+        };
         let contact = msg.header("Contact").unwrap_or_default().to_string();
         let instance = msg.contact().and_then(|c| {
             c.param("+sip.instance")
@@ -687,7 +769,7 @@ impl Registrar {
                 list.retain(|b| !(b.epid == epid && b.conn == conn));
             }
             self.bindings.retain(|_, l| !l.is_empty());
-            let response = response_to(msg, 200, "OK", Some(&tag))
+            let response = dated_response(now, msg, 200, "OK", &tag)
                 .header("Expires", "0")
                 .header("Server", &self.config.server_header);
             self.send_signed(conn, &v.opaque, response, entropy);
@@ -717,7 +799,7 @@ impl Registrar {
             Some(b) => *b = binding,
             None => list.push(binding),
         }
-        let mut response = response_to(msg, 200, "OK", Some(&tag));
+        let mut response = dated_response(now, msg, 200, "OK", &tag);
         if !contact.is_empty() {
             response = response.header(
                 "Contact",
@@ -752,6 +834,19 @@ impl Registrar {
         });
     }
 
+    /// Whether `account` may hold a registration over `conn`: the store's verdict, and
+    /// remote-access policy against the connection's network.
+    fn admit(&self, conn: ConnId, account: Account, aor: &str) -> Result<(), Refusal> {
+        match account {
+            Account::Enabled => Ok(()),
+            Account::InternalOnly if self.network(conn) == PeerNetwork::Internal => Ok(()),
+            Account::InternalOnly => Err(Refusal::RemoteAccessDenied(aor.to_string())),
+            Account::NotSipEnabled => Err(Refusal::NotSipEnabled(aor.to_string())),
+            Account::Disabled => Err(Refusal::AccountNotEnabled(aor.to_string())),
+            Account::Unknown => Err(Refusal::UnknownUser(aor.to_string())),
+        }
+    }
+
     // ---- requests after sign-in ------------------------------------------------------------
 
     fn request(
@@ -768,7 +863,7 @@ impl Registrar {
             .filter_map(|v| AuthHeader::parse(v).ok())
             .find(|a| a.is_scheme("TLS-DSK"));
         let Some(auth) = auth else {
-            self.refuse(conn, msg, Some(aor), Refusal::NotSignedIn, entropy);
+            self.refuse(now, conn, msg, Some(aor), Refusal::NotSignedIn, entropy);
             return;
         };
         let verified = match self.verify(now, conn, msg, &aor, &auth) {
@@ -776,21 +871,21 @@ impl Registrar {
             // A 401 to anything but REGISTER makes SIPE resend with the same SA forever
             // (sip.md §8): refuse instead; its next REGISTER gets the fresh challenge.
             Err(Rejected::Rechallenge) => {
-                self.refuse(conn, msg, Some(aor), Refusal::NotSignedIn, entropy);
+                self.refuse(now, conn, msg, Some(aor), Refusal::NotSignedIn, entropy);
                 return;
             }
             Err(Rejected::Refused(reason)) => {
-                self.refuse(conn, msg, Some(aor), reason, entropy);
+                self.refuse(now, conn, msg, Some(aor), reason, entropy);
                 return;
             }
         };
         let method = msg.method().unwrap_or_default().to_ascii_uppercase();
         let tag = random_hex(entropy, 5);
         let (response, status, event_name) = if method == "SUBSCRIBE" {
-            self.subscribe(msg, from, &tag)
+            self.subscribe(now, msg, from, &tag)
         } else {
             let (code, phrase) = answer_to(&method);
-            (response_to(msg, code, phrase, Some(&tag)), code, None)
+            (dated_response(now, msg, code, phrase, &tag), code, None)
         };
         let response = response.header("Server", &self.config.server_header);
         self.send_signed(conn, &verified.opaque, response, entropy);
@@ -806,6 +901,7 @@ impl Registrar {
     /// Self-subscriptions (sip.md §10.1–10.3). Their first NOTIFY rides on the 200 OK.
     fn subscribe(
         &self,
+        now: UtcTime,
         msg: &Message,
         from: &SipAddress,
         tag: &str,
@@ -826,7 +922,7 @@ impl Registrar {
                 .header("Contact", &contact)
         };
         let piggyback = |content_type: &str, body: String| {
-            ok(response_to(msg, 200, "OK", Some(tag)))
+            ok(dated_response(now, msg, 200, "OK", tag))
                 .header("Event", &event)
                 .header("ms-piggyback-cseq", "1")
                 .body(content_type, body.into_bytes())
@@ -850,9 +946,9 @@ impl Registrar {
             "presence"
             | "presence.wpending"
             | "vnd-microsoft-roaming-acl"
-            | "vnd-microsoft-provisioning" => (ok(response_to(msg, 200, "OK", Some(tag))), 200),
+            | "vnd-microsoft-provisioning" => (ok(dated_response(now, msg, 200, "OK", tag)), 200),
             _ => (
-                response_to(msg, 489, "Bad Event", Some(tag)).header(
+                dated_response(now, msg, 489, "Bad Event", tag).header(
                     "Allow-Events",
                     "presence,vnd-microsoft-roaming-contacts,vnd-microsoft-roaming-self,vnd-microsoft-provisioning-v2",
                 ),
@@ -907,10 +1003,13 @@ impl Registrar {
         self.transmits.push_back(Transmit { conn, message });
     }
 
-    /// Refuses with a status, `Warning` and `ms-diagnostics` naming the cause (unsigned: a
-    /// refused request has no trustworthy SA to sign with).
+    /// Refuses with a status, a `Warning` in lyncd's words and a diagnostic header with the
+    /// code and Microsoft's reason (unsigned: a refused request has no trustworthy SA to sign
+    /// with).
+    #[allow(clippy::too_many_arguments)]
     fn refuse(
         &mut self,
+        now: UtcTime,
         conn: ConnId,
         msg: &Message,
         aor: Option<String>,
@@ -921,14 +1020,11 @@ impl Registrar {
         let text = quotable(&reason.to_string());
         let tag = random_hex(entropy, 5);
         let target = &self.config.targetname;
-        let response = response_to(msg, code, phrase, Some(&tag))
+        let response = dated_response(now, msg, code, phrase, &tag)
             .header("Warning", &format!("399 {target} \"{text}\""))
             .header(
-                "ms-diagnostics",
-                &format!(
-                    "{};reason=\"{text}\";source=\"{target}\"",
-                    reason.diagnostic_code()
-                ),
+                reason.diagnostic_header(),
+                &msdiag::header_value(reason.diagnostic_code(), target),
             )
             .header("Server", &self.config.server_header)
             .build();
@@ -959,18 +1055,13 @@ fn answer_to(method: &str) -> (u16, &'static str) {
 /// [MS-SIPAE] 3.3.5.2: when a REGISTER names its endpoint both by `epid` and by
 /// `+sip.instance`, the instance must be the GUID derived from the epid (sip.md §2.1, §5.9).
 fn check_endpoint_identity(msg: &Message) -> Result<(), Refusal> {
-    let epid = msg
-        .from_addr()
-        .ok()
-        .and_then(|f| f.epid().map(str::to_string));
+    let epid = endpoint_epid(msg)?;
     let instance = msg.contact().and_then(|c| {
         c.param("+sip.instance")
             .map(|i| instance_uuid(i).to_string())
     });
-    match (epid, instance) {
-        (Some(epid), Some(instance))
-            if !epid_to_instance(&epid).eq_ignore_ascii_case(&instance) =>
-        {
+    match instance {
+        Some(instance) if !epid_to_instance(&epid).eq_ignore_ascii_case(&instance) => {
             Err(Refusal::InstanceMismatch { instance, epid })
         }
         _ => Ok(()),

@@ -5,7 +5,7 @@ mod common;
 
 use bytes::Bytes;
 use common::*;
-use lyncd_registrar::{Account, Event, Refusal};
+use lyncd_registrar::{Account, Event, PeerNetwork, Refusal};
 use lyncd_sip::auth::AuthHeader;
 use lyncd_sip::{Message, epid_to_instance};
 use lyncd_tlsdsk::ClientContext;
@@ -217,10 +217,11 @@ fn refused_without_harm(w: &mut World, bad: &Message, conn: u64, status: u16) ->
         r.header("Warning").is_some_and(|v| v.starts_with("399 ")),
         "{r:?}"
     );
-    assert!(r.header("ms-diagnostics").is_some());
+    let diag = diagnostic(&r);
     assert_eq!(w.registrar.bindings("alice@contoso.com").len(), bindings);
     assert_eq!(w.registrar.security_associations(), sas);
     let reason = w.refusal();
+    assert_eq!(diag.code, reason.diagnostic_code(), "{reason}");
     let mut carol = Ua::new(w, "carol@contoso.com", 99);
     assert_eq!(
         carol.sign_in(w).status(),
@@ -331,6 +332,8 @@ fn certificate_must_belong_to_the_user_in_from() {
         .register(&[])
         .with_header("Authorization", &ua.handshake_auth(&c2));
     let r = refused_without_harm(&mut w, &m, 1, 403);
+    assert_eq!(r.diagnostic_code(), 4004);
+    assert_eq!(r.diagnostic_header(), "ms-diagnostics-public");
     match r {
         Refusal::CertificateForAnotherUser { certificate, from } => {
             assert_eq!(certificate, "sip:bob@contoso.com");
@@ -377,6 +380,7 @@ fn certificates_from_another_ca_or_expired_are_refused() {
         ),
         "{reason}"
     );
+    assert_eq!(diagnostic(&r).code, 1000, "Final handshake failed");
     assert_eq!(w.registrar.security_associations(), 0);
 
     let mut ua = Ua::new(&w, "alice@contoso.com", 2);
@@ -391,28 +395,226 @@ fn certificates_from_another_ca_or_expired_are_refused() {
         "{reason}"
     );
     assert!(r.header("Warning").unwrap().contains("expired"), "{r:?}");
+    // Outside its validity by the registrar's clock: reported as time skew.
+    assert_eq!(diagnostic(&r).code, 1013);
     assert_eq!(w.registrar.security_associations(), 0);
 }
 
 #[test]
-fn disabled_or_unknown_accounts_are_refused() {
+fn accounts_that_may_not_sign_in_get_404_with_microsofts_codes() {
     let mut w = World::new();
-    for (conn, account) in [(1, Account::Disabled), (2, Account::Unknown)] {
+    for (conn, account, code) in [
+        (1, Account::Disabled, 4005),
+        (2, Account::NotSipEnabled, 4005),
+        (3, Account::Unknown, 1003),
+    ] {
         let mut ua = Ua::new(&w, "alice@contoso.com", conn);
         let (r, reason) = handshake_with(&mut w, &mut ua, account);
-        assert_eq!(r.status(), Some(403));
-        assert!(matches!(reason, Refusal::AccountNotEnabled(_)), "{reason}");
+        assert_eq!(r.status(), Some(404), "{account:?}");
+        assert_eq!(r.reason(), Some("Not Found"));
+        let d = diagnostic(&r);
+        assert_eq!(d.code, code, "{account:?}");
+        assert_eq!(d.header, lyncd_diag::msdiag::HeaderKind::MsDiagnostics);
+        match account {
+            Account::Disabled => assert!(matches!(reason, Refusal::AccountNotEnabled(_))),
+            Account::NotSipEnabled => assert!(matches!(reason, Refusal::NotSipEnabled(_))),
+            _ => assert!(matches!(reason, Refusal::UnknownUser(_))),
+        }
+        // pidgin-sipe shows the Warning: it names the user and what is wrong.
+        assert!(
+            r.header("Warning").unwrap().contains("alice@contoso.com"),
+            "{r:?}"
+        );
+        if code == 4005 {
+            assert_eq!(
+                r.header("ms-diagnostics"),
+                Some(
+                    "4005;reason=\"Destination URI either not enabled for SIP or does not exist\";source=\"lyncfe.contoso.com\""
+                )
+            );
+        }
     }
     assert_eq!(w.registrar.security_associations(), 0);
 
-    // Disabling takes effect at the next refresh.
-    let mut ua = Ua::new(&w, "alice@contoso.com", 3);
+    // Disabling (or taking SIP away) takes effect at the next refresh, everywhere.
+    let mut ua = Ua::new(&w, "alice@contoso.com", 4);
     assert_eq!(ua.sign_in(&mut w).status(), Some(200));
+    let mut other = Ua::new_with_cert(&ua, 5);
+    other.epid = "0123456789ab".into();
+    assert_eq!(other.sign_in(&mut w).status(), Some(200));
+    assert_eq!(w.registrar.bindings("alice@contoso.com").len(), 2);
     let refresh = ua.register(&[]);
     let refresh = ua.sign(refresh);
-    let r = w.send(3, &refresh, Account::Disabled);
-    assert_eq!(r.status(), Some(403));
+    let r = w.send(4, &refresh, Account::NotSipEnabled);
+    assert_eq!(r.status(), Some(404));
+    assert_eq!(diagnostic(&r).code, 4005);
     assert!(w.registrar.bindings("alice@contoso.com").is_empty());
+    assert_eq!(w.registrar.security_associations(), 0);
+}
+
+/// Signs `ua` in over a connection from `network` with `account`, returning the answer to
+/// C2 (the last handshake leg, where the account is checked).
+fn handshake_from(w: &mut World, ua: &mut Ua, network: PeerNetwork, account: Account) -> Message {
+    w.registrar.connection_opened(ua.conn, network);
+    let (r, _) = handshake_or_pass(w, ua, account);
+    r
+}
+
+/// Like [`handshake_with`], but does not insist on a refusal.
+fn handshake_or_pass(w: &mut World, ua: &mut Ua, account: Account) -> (Message, Vec<Event>) {
+    let client = ClientContext::new(&ua.cert.0, &ua.cert.1, None).unwrap();
+    let (hello, c1) = client.connect(POOL, w.now).unwrap();
+    let m = ua
+        .register(&[])
+        .with_header("Authorization", &ua.handshake_auth(&c1));
+    let s1 = w.send(ua.conn, &m, account);
+    assert_eq!(s1.status(), Some(401));
+    ua.opaque = AuthHeader::parse(s1.header("WWW-Authenticate").unwrap())
+        .unwrap()
+        .get("opaque")
+        .map(str::to_string);
+    let (_, c2) = hello.step(&Ua::gssapi(&s1)).unwrap();
+    let m = ua
+        .register(&[])
+        .with_header("Authorization", &ua.handshake_auth(&c2));
+    let r = w.send(ua.conn, &m, account);
+    (r, w.events())
+}
+
+#[test]
+fn users_without_remote_access_sign_in_only_from_internal_networks() {
+    let mut w = World::new();
+
+    // From outside: 403 with the public code, so a client behind an edge learns why.
+    let mut outside = Ua::new(&w, "alice@contoso.com", 1);
+    let r = handshake_from(
+        &mut w,
+        &mut outside,
+        PeerNetwork::External,
+        Account::InternalOnly,
+    );
+    assert_eq!(r.status(), Some(403), "{r:?}");
+    let d = diagnostic(&r);
+    assert_eq!(d.code, 4003);
+    assert_eq!(
+        d.header,
+        lyncd_diag::msdiag::HeaderKind::MsDiagnosticsPublic
+    );
+    assert!(
+        r.header("ms-diagnostics").is_none(),
+        "only the public header"
+    );
+    assert!(
+        r.header("Warning").unwrap().contains("remote access"),
+        "{r:?}"
+    );
+    assert_eq!(w.registrar.security_associations(), 0);
+
+    // A connection the shell never described counts as external: the policy fails closed.
+    let mut unknown = Ua::new(&w, "alice@contoso.com", 2);
+    let (r, _) = handshake_or_pass(&mut w, &mut unknown, Account::InternalOnly);
+    assert_eq!(r.status(), Some(403));
+    assert_eq!(diagnostic(&r).code, 4003);
+
+    // From inside: signed in.
+    let mut inside = Ua::new(&w, "alice@contoso.com", 3);
+    w.registrar.connection_opened(3, PeerNetwork::Internal);
+    inside.account = Account::InternalOnly;
+    assert_eq!(inside.sign_in(&mut w).status(), Some(200));
+
+    // Users with remote access sign in from anywhere.
+    let mut bob = Ua::new(&w, "bob@contoso.com", 4);
+    w.registrar.connection_opened(4, PeerNetwork::External);
+    assert_eq!(bob.sign_in(&mut w).status(), Some(200));
+}
+
+#[test]
+fn losing_remote_access_ends_only_the_external_registrations() {
+    let mut w = World::new();
+    let mut inside = Ua::new(&w, "alice@contoso.com", 1);
+    w.registrar.connection_opened(1, PeerNetwork::Internal);
+    assert_eq!(inside.sign_in(&mut w).status(), Some(200));
+    let mut outside = Ua::new_with_cert(&inside, 2);
+    outside.epid = "0123456789ab".into();
+    w.registrar.connection_opened(2, PeerNetwork::External);
+    assert_eq!(outside.sign_in(&mut w).status(), Some(200));
+    assert_eq!(w.registrar.bindings("alice@contoso.com").len(), 2);
+
+    // The administrator takes remote access away; the external endpoint's refresh is refused.
+    let refresh = outside.register(&[]);
+    let refresh = outside.sign(refresh);
+    let r = w.send_from(PeerNetwork::External, 2, &refresh, Account::InternalOnly);
+    assert_eq!(r.status(), Some(403));
+    assert_eq!(diagnostic(&r).code, 4003);
+    let left = w.registrar.bindings("alice@contoso.com");
+    assert_eq!(left.len(), 1);
+    assert_eq!(left[0].conn, 1, "the internal endpoint stays signed in");
+    assert_eq!(w.registrar.security_associations(), 1);
+
+    let refresh = inside.register(&[]);
+    let refresh = inside.sign(refresh);
+    assert_eq!(
+        w.send(1, &refresh, Account::InternalOnly).status(),
+        Some(200)
+    );
+}
+
+#[test]
+fn every_answer_carries_the_registrars_clock() {
+    let mut w = World::new();
+    w.now = T0 + Duration::seconds(3);
+    let mut ua = Ua::new(&w, "alice@contoso.com", 1);
+    // World::send checks Date on every answer; here its exact form (RFC 7231 IMF-fixdate).
+    let r = w.send(1, &ua.register(&[]), Account::Enabled);
+    assert_eq!(r.header("Date"), Some("Wed, 25 Nov 2026 08:00:03 GMT"));
+    let ok = ua.sign_in(&mut w);
+    assert_eq!(ok.status(), Some(200));
+    assert!(ua.verify(&ok), "Date does not disturb the signature");
+    let sub = ua
+        .request(
+            "SUBSCRIBE",
+            "sip:alice@contoso.com",
+            &[("Event", "presence")],
+        )
+        .build();
+    let sub = ua.sign(sub);
+    w.now += Duration::hours(1);
+    let r = w.send(1, &sub, Account::Enabled);
+    assert_eq!(r.header("Date"), Some("Wed, 25 Nov 2026 09:00:03 GMT"));
+    // Refusals too.
+    let unsigned = ua.request("SERVICE", "sip:alice@contoso.com", &[]).build();
+    let r = w.send(1, &unsigned, Account::Enabled);
+    assert_eq!(r.status(), Some(403));
+    assert!(r.header("Date").is_some());
+}
+
+#[test]
+fn registrations_must_name_their_endpoint() {
+    let mut w = World::new();
+    let mut ua = Ua::new(&w, "alice@contoso.com", 1);
+    assert_eq!(ua.sign_in(&mut w).status(), Some(200));
+    w.events();
+
+    let strip_epid = |m: Message, epid: &str, with: &str| {
+        Message::parse(Bytes::from(
+            String::from_utf8(m.as_bytes().to_vec())
+                .unwrap()
+                .replace(&format!(";epid={epid}"), with),
+        ))
+        .unwrap()
+    };
+    let epid = ua.epid.clone();
+    let refresh = ua.register(&[]);
+    let refresh = ua.sign(strip_epid(refresh, &epid, ""));
+    let r = refused_without_harm(&mut w, &refresh, 1, 400);
+    assert!(matches!(r, Refusal::EpidMissing), "{r}");
+    assert_eq!(r.diagnostic_code(), 4011);
+
+    let refresh = ua.register(&[]);
+    let refresh = ua.sign(strip_epid(refresh, &epid, ";epid=0123456789abcdef0"));
+    let r = refused_without_harm(&mut w, &refresh, 1, 400);
+    assert!(matches!(r, Refusal::EpidTooLong(_)), "{r}");
+    assert_eq!(r.diagnostic_code(), 4012);
 }
 
 #[test]
@@ -462,6 +664,7 @@ fn malformed_requests_get_400_and_wrong_domains_403() {
     .unwrap();
     let r = w.send(1, &no_call_id, Account::Enabled);
     assert_eq!(r.status(), Some(400));
+    assert_eq!(diagnostic(&r).code, 64000, "lyncd's private block");
     assert!(matches!(w.refusal(), Refusal::Malformed(_)));
 
     let mut ua = Ua::new(&w, "alice@contoso.com", 1);

@@ -32,6 +32,12 @@ pub struct App {
     /// Argon2 verifications cost ~20 ms of CPU each: at most one per core at a time, on the
     /// blocking pool, so a password spray cannot starve the other services.
     pub hashing: Semaphore,
+    /// Base URL of Certificate Provisioning as advertised (the registrar's `sts-uri`, the
+    /// Autodiscover links): the real service, or with `faults.certprov_unreachable` the same
+    /// path on a port where nothing listens.
+    pub certprov: String,
+    /// Keeps the unreachable CertProv port bound (never listening) so nothing else takes it.
+    _certprov_trap: Option<tokio::net::TcpSocket>,
 }
 
 impl App {
@@ -48,6 +54,11 @@ impl App {
         let cores = std::thread::available_parallelism()
             .map(|n| n.get())
             .unwrap_or(1);
+        let (certprov, certprov_trap) = if config.faults.certprov_unreachable {
+            unreachable_certprov(&config)
+        } else {
+            (urls.certprov(), None)
+        };
         App {
             config,
             urls,
@@ -55,11 +66,14 @@ impl App {
             keys,
             clock,
             hashing: Semaphore::new(cores),
+            certprov,
+            _certprov_trap: certprov_trap,
         }
     }
 
+    /// The server's time: the clock, shifted by `faults.clock_skew_secs`.
     pub fn now(&self) -> UtcTime {
-        self.clock.now()
+        self.clock.now() + self.config.faults.clock_skew()
     }
 
     pub fn skew(&self) -> time::Duration {
@@ -91,4 +105,19 @@ impl App {
         .await
         .unwrap_or(false)
     }
+}
+
+/// The CertProv URL on the web host at a port that refuses connections, and the socket that
+/// holds that port. Should no port be available, port 9 (discard, served almost nowhere) is
+/// named instead.
+fn unreachable_certprov(config: &ServerConfig) -> (String, Option<tokio::net::TcpSocket>) {
+    let (trap, port) = match crate::faults::refusing_port(config.listen.https.ip()) {
+        Ok((socket, port)) => (Some(socket), port),
+        Err(e) => {
+            tracing::error!(error = %e, "faults: cannot reserve a closed port for CertProv; using port 9");
+            (None, 9)
+        }
+    };
+    let base = ServiceUrls::base("https", &config.names.web, port);
+    (ServiceUrls::new(&base, &base).certprov(), trap)
 }

@@ -2,7 +2,7 @@
 //! the defaults serve everything on loopback under the name `localhost`.
 
 use std::collections::BTreeMap;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 
 use serde::Deserialize;
 
@@ -17,6 +17,34 @@ pub struct ServerConfig {
     /// SIP domains homed on another deployment: domain → that deployment's Autodiscover root URL.
     /// Discovery requests for them are answered with a `Redirect`.
     pub redirects: BTreeMap<String, String>,
+    /// The embedded DNS server: off unless the section is present.
+    pub dns: Option<Dns>,
+    /// Fault injection, for tests: everything off by default (see [`crate::faults`]).
+    pub faults: crate::faults::Faults,
+}
+
+/// `[dns]`: an authoritative zone per tenant domain (lyncdiscover, SIP SRV and A records) plus
+/// the configured names, so a client can discover this deployment without touching real DNS.
+#[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields, default)]
+pub struct Dns {
+    /// UDP and TCP address of the DNS server (port 53 needs the same privileges as 443).
+    pub listen: SocketAddr,
+    /// Where the A (or, for an IPv6 address, AAAA) records point. Default: the IP of
+    /// `listen.https`, or 127.0.0.1 when that is a wildcard address.
+    pub address: Option<IpAddr>,
+    /// TTL of every record, and of negative answers (seconds).
+    pub ttl: u32,
+}
+
+impl Default for Dns {
+    fn default() -> Self {
+        Dns {
+            listen: SocketAddr::from(([127, 0, 0, 1], 5353)),
+            address: None,
+            ttl: 60,
+        }
+    }
 }
 
 /// The host names clients are sent to. All web services answer on every name (routing is by
@@ -56,6 +84,12 @@ pub struct Sip {
     /// Keep-alive interval advertised to clients (seconds). An idle connection is closed after
     /// twice this long.
     pub keepalive_secs: u32,
+    /// The networks (CIDR, e.g. `"10.0.0.0/8"`) whose clients count as internal. Users without
+    /// remote access (`lyncd user set <address> --remote-access off`) may register only from
+    /// these; from elsewhere they get 403 with `ms-diagnostics-public: 4003`, as behind a Lync
+    /// edge. Default: every address is internal. Clients behind a NAT or load balancer are
+    /// seen with its address.
+    pub internal_networks: Vec<ipnet::IpNet>,
 }
 
 impl Default for Sip {
@@ -63,7 +97,20 @@ impl Default for Sip {
         Sip {
             registration_secs: 7200,
             keepalive_secs: 300,
+            internal_networks: vec![
+                ipnet::IpNet::V4(ipnet::Ipv4Net::default()),
+                ipnet::IpNet::V6(ipnet::Ipv6Net::default()),
+            ],
         }
+    }
+}
+
+impl Sip {
+    /// Whether a client at `ip` is on an internal network. IPv4 clients reaching a dual-stack
+    /// listener appear as `::ffff:a.b.c.d` and are matched as IPv4.
+    pub fn is_internal(&self, ip: std::net::IpAddr) -> bool {
+        let ip = ip.to_canonical();
+        self.internal_networks.iter().any(|net| net.contains(&ip))
     }
 }
 
@@ -144,6 +191,15 @@ pub enum ConfigError {
         "configuration: sip.registration_secs must be 60..=86400 and sip.keepalive_secs 10..=3600"
     )]
     BadSipTiming,
+    #[error(
+        "configuration: sip.internal_networks entry {value} has host bits set; \
+         write the network, e.g. {network}"
+    )]
+    BadInternalNetwork { value: String, network: String },
+    #[error("configuration: dns.ttl must be at most 86400 seconds")]
+    BadDnsTtl,
+    #[error("configuration: faults.{key}: {why}")]
+    BadFault { key: &'static str, why: String },
 }
 
 impl ServerConfig {
@@ -201,6 +257,26 @@ impl ServerConfig {
         {
             return Err(ConfigError::BadSipTiming);
         }
+        // "10.1.2.3/8" is most likely a typo for a host or for another prefix: say so rather
+        // than guess.
+        if let Some(net) = self
+            .sip
+            .internal_networks
+            .iter()
+            .find(|net| net.addr() != net.network())
+        {
+            return Err(ConfigError::BadInternalNetwork {
+                value: net.to_string(),
+                network: net.trunc().to_string(),
+            });
+        }
+        if self.dns.as_ref().is_some_and(|d| d.ttl > 86_400) {
+            return Err(ConfigError::BadDnsTtl);
+        }
+        self.faults.validate().map_err(|e| ConfigError::BadFault {
+            key: e.key,
+            why: e.why,
+        })?;
         Ok(())
     }
 
@@ -254,6 +330,54 @@ mod tests {
         assert_eq!(cfg.listen.https.port(), 4443);
         assert_eq!(cfg.public_https_port(), 443);
         assert_eq!(cfg.redirects.len(), 1);
+    }
+
+    #[test]
+    fn internal_networks_default_to_everything_and_parse_as_cidr() {
+        let everyone = ServerConfig::default();
+        for ip in [
+            "203.0.113.7",
+            "10.1.2.3",
+            "2001:db8::1",
+            "::ffff:198.51.100.1",
+        ] {
+            assert!(everyone.sip.is_internal(ip.parse().unwrap()), "{ip}");
+        }
+
+        let cfg = ServerConfig::from_toml(
+            "[sip]\ninternal_networks = [\"10.0.0.0/8\", \"192.168.1.0/24\", \"fd00::/8\"]",
+        )
+        .unwrap();
+        for (ip, internal) in [
+            ("10.200.3.4", true),
+            ("192.168.1.254", true),
+            ("192.168.2.1", false),
+            ("203.0.113.7", false),
+            // An IPv4 client on a dual-stack socket.
+            ("::ffff:10.0.0.9", true),
+            ("::ffff:203.0.113.7", false),
+            ("fd12:3456::1", true),
+            ("2001:db8::1", false),
+        ] {
+            assert_eq!(cfg.sip.is_internal(ip.parse().unwrap()), internal, "{ip}");
+        }
+        // The other [sip] keys keep their defaults.
+        assert_eq!(cfg.sip.registration_secs, 7200);
+
+        // Nothing internal: users without remote access cannot register at all.
+        let none = ServerConfig::from_toml("[sip]\ninternal_networks = []").unwrap();
+        assert!(!none.sip.is_internal("127.0.0.1".parse().unwrap()));
+
+        let e =
+            ServerConfig::from_toml("[sip]\ninternal_networks = [\"10.0.0.0/33\"]").unwrap_err();
+        assert!(e.to_string().contains("internal_networks"), "{e}");
+        let e = ServerConfig::from_toml("[sip]\ninternal_networks = [\"intranet\"]").unwrap_err();
+        assert!(e.to_string().contains("internal_networks"), "{e}");
+        let e = ServerConfig::from_toml("[sip]\ninternal_networks = [\"10.1.2.3/8\"]").unwrap_err();
+        assert!(
+            matches!(&e, ConfigError::BadInternalNetwork { network, .. } if network == "10.0.0.0/8"),
+            "{e}"
+        );
     }
 
     #[test]

@@ -1,7 +1,11 @@
 //! `X-Ms-diagnostics`: the error codes Skype for Business servers attach to failures, which
 //! engineers (and our troubleshooter) read to tell one failure from another.
+//!
+//! The codes the web services use, by name. Their reason texts and meanings live in one table,
+//! [`lyncd_diag::msdiag`], which the troubleshooter reads too.
 
 use axum::http::HeaderName;
+use lyncd_diag::msdiag;
 
 pub static HEADER: HeaderName = HeaderName::from_static("x-ms-diagnostics");
 
@@ -48,31 +52,48 @@ impl Diagnostic {
         }
     }
 
+    /// Microsoft's reason text for the code, from [`msdiag`]'s table.
     pub fn reason(self) -> &'static str {
-        match self {
-            Diagnostic::UserNotEnabled => "User is not enabled for sign-in.",
-            Diagnostic::Internal => "Internal server error.",
-            Diagnostic::NoValidToken => "No valid security token.",
-            Diagnostic::WrongAudience => "The security token was issued for another service.",
-            Diagnostic::TokenExpired => "The security token has expired.",
-            Diagnostic::ProofInvalid => "The proof of possession of the security token is invalid.",
-            Diagnostic::EntityMismatch => {
-                "The request is for another user than the security token."
-            }
-            Diagnostic::CsrRejected => "The certificate request is not acceptable.",
-            Diagnostic::AuthTypeNotAllowed => "Authentication type not allowed.",
-            Diagnostic::BadCredentials => "Invalid user name or password.",
-            Diagnostic::MalformedRequest => "The request is malformed.",
-        }
+        msdiag::lookup(self.code()).map_or("Unknown", |k| k.reason)
     }
 
     /// `28020;source="webdir.contoso.com";reason="No valid security token."`
     pub fn header_value(self, source: &str) -> String {
-        format!(
-            "{};source=\"{}\";reason=\"{}\"",
-            self.code(),
-            source,
-            self.reason()
-        )
+        msdiag::header_value(self.code(), source)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const ALL: [Diagnostic; 11] = [
+        Diagnostic::UserNotEnabled,
+        Diagnostic::Internal,
+        Diagnostic::NoValidToken,
+        Diagnostic::WrongAudience,
+        Diagnostic::TokenExpired,
+        Diagnostic::ProofInvalid,
+        Diagnostic::EntityMismatch,
+        Diagnostic::CsrRejected,
+        Diagnostic::AuthTypeNotAllowed,
+        Diagnostic::BadCredentials,
+        Diagnostic::MalformedRequest,
+    ];
+
+    #[test]
+    fn every_code_is_in_the_one_table() {
+        for d in ALL {
+            let known = msdiag::lookup(d.code()).unwrap_or_else(|| panic!("{d:?}"));
+            assert_eq!(d.reason(), known.reason);
+            assert_eq!(msdiag::range(d.code()), "web services (MS-OCAUTHWS)");
+            let parsed = msdiag::parse("X-Ms-diagnostics", &d.header_value("fe01")).unwrap();
+            assert_eq!(parsed.code, d.code());
+            assert_eq!(parsed.source.as_deref(), Some("fe01"));
+        }
+        assert_eq!(
+            Diagnostic::NoValidToken.header_value("fe01.contoso.com"),
+            "28020;source=\"fe01.contoso.com\";reason=\"No valid security token.\""
+        );
     }
 }

@@ -6,8 +6,9 @@ use std::sync::Arc;
 use axum::Router;
 use axum::body::Body;
 use axum::extract::{Request, State};
-use axum::http::{Method, StatusCode};
+use axum::http::{HeaderValue, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
+use lyncd_core::UtcTime;
 
 use crate::App;
 use crate::reply::Reply;
@@ -26,7 +27,33 @@ pub enum Listener {
 pub fn router(app: Arc<App>, listener: Listener) -> Router {
     Router::new()
         .fallback(move |State(app): State<Arc<App>>, req: Request| dispatch(app, listener, req))
+        .layer(axum::middleware::map_response_with_state(
+            app.clone(),
+            stamp_date,
+        ))
         .with_state(app)
+}
+
+/// Every response carries the server's own time in `Date` (hyper keeps a `Date` that is
+/// already set instead of adding the system's), so a client can measure the clock skew
+/// between them — including the skew `faults.clock_skew_secs` injects.
+async fn stamp_date(State(app): State<Arc<App>>, mut response: Response) -> Response {
+    if let Ok(date) = HeaderValue::from_str(&http_date(app.now())) {
+        response
+            .headers_mut()
+            .insert(axum::http::header::DATE, date);
+    }
+    response
+}
+
+/// `Tue, 25 Nov 2025 10:15:02 GMT` (RFC 9110 IMF-fixdate), for HTTP and SIP `Date` headers.
+pub fn http_date(now: UtcTime) -> String {
+    let format = time::macros::format_description!(
+        "[weekday repr:short], [day] [month repr:short] [year] [hour]:[minute]:[second] GMT"
+    );
+    now.to_offset(time::UtcOffset::UTC)
+        .format(&format)
+        .unwrap_or_default()
 }
 
 async fn dispatch(app: Arc<App>, listener: Listener, req: Request) -> Response {

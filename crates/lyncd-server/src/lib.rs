@@ -7,6 +7,8 @@
 pub mod app;
 pub mod config;
 pub mod diagnostics;
+pub mod dns;
+pub mod faults;
 pub mod http;
 pub mod keys;
 pub mod reply;

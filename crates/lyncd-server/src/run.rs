@@ -9,11 +9,11 @@ use hyper_util::server::graceful::GracefulShutdown;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinSet;
-use tokio_rustls::TlsAcceptor;
 
 use crate::App;
+use crate::dns::{DnsListener, Zones};
 use crate::http::{Listener, router};
-use crate::tls::{CertResolver, served_names, server_config};
+use crate::tls::{Acceptor, CertResolver, certificate_names};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
@@ -38,6 +38,8 @@ pub enum StartError {
     Tls(#[from] crate::tls::TlsError),
     #[error(transparent)]
     Sip(#[from] crate::sip::SipStartError),
+    #[error("building the DNS zone: {0}")]
+    Dns(#[from] crate::dns::DnsError),
 }
 
 /// The running servers. Dropping it does not stop them: call [`Running::shutdown`].
@@ -46,6 +48,8 @@ pub struct Running {
     pub http: Option<SocketAddr>,
     pub sip_tls: Option<SocketAddr>,
     pub sip_tcp: Option<SocketAddr>,
+    /// The DNS server's address (UDP and TCP), when `[dns]` is configured.
+    pub dns: Option<SocketAddr>,
     stop: watch::Sender<bool>,
     tasks: JoinSet<()>,
 }
@@ -87,6 +91,7 @@ async fn tenant_domains(app: &App) -> Result<Vec<String>, StartError> {
 /// Binds every configured listener and serves until [`Running::shutdown`].
 pub async fn start(app: Arc<App>) -> Result<Running, StartError> {
     let cfg = &app.config;
+    crate::faults::warn_active(&cfg.faults);
     let https = bind(cfg.listen.https, "HTTPS").await?;
     let http = match cfg.listen.http {
         Some(a) => Some(bind(a, "HTTP (lyncdiscover)").await?),
@@ -100,13 +105,18 @@ pub async fn start(app: Arc<App>) -> Result<Running, StartError> {
         Some(a) => Some(bind(a, "SIP over TCP").await?),
         None => None,
     };
+    let dns = match &cfg.dns {
+        Some(d) => Some(bind_dns(d.listen).await?),
+        None => None,
+    };
 
+    let tenants = tenant_domains(&app).await?;
     let resolver = Arc::new(CertResolver::new(
         &app.keys.ca,
-        served_names(cfg, &tenant_domains(&app).await?),
+        certificate_names(cfg, &tenants),
         app.now(),
+        cfg.faults.https_certificate,
     )?);
-    let acceptor = TlsAcceptor::from(Arc::new(server_config(resolver.clone())?));
     let (stop, stop_rx) = watch::channel(false);
     let mut tasks = JoinSet::new();
 
@@ -119,18 +129,24 @@ pub async fn start(app: Arc<App>) -> Result<Running, StartError> {
         http.as_ref().and_then(|l| l.local_addr().ok()),
         sip.as_ref().and_then(|l| l.local_addr().ok()),
         sip_tcp.as_ref().and_then(|l| l.local_addr().ok()),
+        dns.as_ref().and_then(|l| l.local_addr().ok()),
     );
 
+    let https_front = if cfg.faults.reset_https {
+        Front::Reset
+    } else {
+        Front::Tls(Acceptor::new(resolver.clone(), cfg.faults.https_tls)?)
+    };
     tasks.spawn(serve_http(
         https,
-        Some(acceptor.clone()),
+        https_front,
         router(app.clone(), Listener::Https),
         stop_rx.clone(),
     ));
     if let Some(l) = http {
         tasks.spawn(serve_http(
             l,
-            None,
+            Front::Plain,
             router(app.clone(), Listener::Http),
             stop_rx.clone(),
         ));
@@ -138,27 +154,63 @@ pub async fn start(app: Arc<App>) -> Result<Running, StartError> {
     if sip.is_some() || sip_tcp.is_some() {
         let registrar = crate::sip::SipService::new(app.clone())?;
         if let Some(l) = sip {
-            tasks.spawn(
-                registrar
-                    .clone()
-                    .serve(l, Some(acceptor.clone()), stop_rx.clone()),
-            );
+            let acceptor = Acceptor::new(resolver.clone(), cfg.faults.sip_tls)?;
+            tasks.spawn(registrar.clone().serve(l, Some(acceptor), stop_rx.clone()));
         }
         if let Some(l) = sip_tcp {
             tasks.spawn(registrar.clone().serve(l, None, stop_rx.clone()));
         }
         tasks.spawn(registrar.timers(stop_rx.clone()));
     }
+    if let (Some(listener), Some(config)) = (dns, &cfg.dns) {
+        // Published SRV records must name the port clients reach, even when the OS picked it.
+        let sip_port = cfg
+            .public
+            .sip_port
+            .or(addrs.2.map(|a| a.port()))
+            .unwrap_or_else(|| cfg.public_sip_port());
+        let zones = Zones::new(cfg, config, &tenants, sip_port)?;
+        tasks.spawn(crate::dns::serve(listener, zones.clone(), stop_rx.clone()));
+        tasks.spawn(refresh_zones(app.clone(), zones, stop_rx.clone()));
+    }
     tasks.spawn(refresh_certificate(app.clone(), resolver, stop_rx));
-    tracing::info!(https = %addrs.0, http = ?addrs.1, sip_tls = ?addrs.2, sip_tcp = ?addrs.3, web = %cfg.names.web, "lyncd serving");
+    tracing::info!(https = %addrs.0, http = ?addrs.1, sip_tls = ?addrs.2, sip_tcp = ?addrs.3, dns = ?addrs.4, web = %cfg.names.web, "lyncd serving");
     Ok(Running {
         https: addrs.0,
         http: addrs.1,
         sip_tls: addrs.2,
         sip_tcp: addrs.3,
+        dns: addrs.4,
         stop,
         tasks,
     })
+}
+
+async fn bind_dns(addr: SocketAddr) -> Result<DnsListener, StartError> {
+    let what = "DNS (UDP and TCP)";
+    DnsListener::bind(addr)
+        .await
+        .map_err(|source| match source.kind() {
+            std::io::ErrorKind::PermissionDenied => StartError::Privileged { addr, what },
+            _ => StartError::Bind { addr, what, source },
+        })
+}
+
+/// New tenants need their discovery records: poll and rebuild the zones.
+async fn refresh_zones(app: Arc<App>, zones: Zones, mut stop: watch::Receiver<bool>) {
+    let Some(dns) = &app.config.dns else { return };
+    loop {
+        tokio::select! {
+            _ = tokio::time::sleep(Duration::from_secs(2)) => {}
+            _ = stop.changed() => return,
+        }
+        let Ok(tenants) = tenant_domains(&app).await else {
+            continue;
+        };
+        if let Err(e) = zones.update(&app.config, dns, &tenants) {
+            tracing::error!(error = %e, "dns: could not rebuild the zones");
+        }
+    }
 }
 
 /// New tenants need `lyncdiscover.<domain>` in the certificate: poll and re-issue.
@@ -175,7 +227,8 @@ async fn refresh_certificate(
         let Ok(tenants) = tenant_domains(&app).await else {
             continue;
         };
-        match resolver.update(&app.keys.ca, served_names(&app.config, &tenants), app.now()) {
+        let names = certificate_names(&app.config, &tenants);
+        match resolver.update(&app.keys.ca, names, app.now()) {
             Ok(true) => tracing::info!("https: certificate re-issued for the current tenants"),
             Ok(false) => {}
             Err(e) => tracing::error!(error = %e, "https: could not re-issue the certificate"),
@@ -183,14 +236,23 @@ async fn refresh_certificate(
     }
 }
 
+/// What stands between an accepted TCP connection and HTTP.
+enum Front {
+    Plain,
+    Tls(Acceptor),
+    /// `faults.reset_https`: reset every connection right after accepting it.
+    Reset,
+}
+
 async fn serve_http(
     listener: TcpListener,
-    tls: Option<TlsAcceptor>,
+    front: Front,
     router: axum::Router,
     mut stop: watch::Receiver<bool>,
 ) {
     let graceful = GracefulShutdown::new();
     let service = hyper_util::service::TowerToHyperService::new(router);
+    let front = Arc::new(front);
     loop {
         let (tcp, peer) = tokio::select! {
             r = listener.accept() => match r {
@@ -200,38 +262,26 @@ async fn serve_http(
             _ = stop.changed() => break,
         };
         let service = service.clone();
-        let tls = tls.clone();
+        let front = front.clone();
         let watcher = graceful.watcher();
         tokio::spawn(async move {
-            let builder =
-                hyper_util::server::conn::auto::Builder::new(TokioExecutor::new()).http1_only();
-            let result = match tls {
-                Some(acceptor) => match acceptor.accept(tcp).await {
-                    Ok(stream) => {
-                        watcher
-                            .watch(
-                                builder
-                                    .serve_connection(TokioIo::new(stream), service)
-                                    .into_owned(),
-                            )
-                            .await
-                    }
+            let io: Box<dyn crate::tls::Io> = match &*front {
+                Front::Reset => return crate::faults::reset(tcp),
+                Front::Plain => Box::new(tcp),
+                Front::Tls(acceptor) => match acceptor.accept(tcp).await {
+                    Ok(stream) => stream,
                     Err(e) => {
                         tracing::debug!(%peer, error = %e, "https: TLS handshake failed");
                         return;
                     }
                 },
-                None => {
-                    watcher
-                        .watch(
-                            builder
-                                .serve_connection(TokioIo::new(tcp), service)
-                                .into_owned(),
-                        )
-                        .await
-                }
             };
-            if let Err(e) = result {
+            let builder =
+                hyper_util::server::conn::auto::Builder::new(TokioExecutor::new()).http1_only();
+            let connection = builder
+                .serve_connection(TokioIo::new(io), service)
+                .into_owned();
+            if let Err(e) = watcher.watch(connection).await {
                 tracing::debug!(%peer, error = %e, "http: connection ended with an error");
             }
         });

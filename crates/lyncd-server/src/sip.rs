@@ -11,15 +11,15 @@ use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
 use lyncd_core::OsEntropy;
-use lyncd_registrar::{Account, ConnId, Event, Registrar, RegistrarConfig};
+use lyncd_registrar::{Account, ConnId, Event, PeerNetwork, Registrar, RegistrarConfig};
 use lyncd_sip::{Decoder, Frame, Limits, Message};
 use lyncd_tlsdsk::ServerContext;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpListener;
 use tokio::sync::{mpsc, watch};
-use tokio_rustls::TlsAcceptor;
 
 use crate::App;
+use crate::tls::Acceptor;
 
 #[derive(Debug, thiserror::Error)]
 pub enum SipStartError {
@@ -51,7 +51,7 @@ impl SipService {
             identity.key_pem.expose(),
             app.keys.ca.cert_pem(),
         )?;
-        let mut config = RegistrarConfig::new(pool, app.urls.certprov());
+        let mut config = RegistrarConfig::new(pool, app.certprov.clone());
         config.registration_expires = app.config.sip.registration_secs;
         config.max_registration_expires = app.config.sip.registration_secs;
         config.keepalive_timeout = app.config.sip.keepalive_secs;
@@ -96,8 +96,7 @@ impl SipService {
             return Account::Unknown;
         };
         match self.app.store.user(&address).await {
-            Ok(Some(u)) if u.enabled => Account::Enabled,
-            Ok(Some(_)) => Account::Disabled,
+            Ok(Some(u)) => Account::from_flags(u.enabled, u.sip_enabled, u.remote_access),
             Ok(None) => Account::Unknown,
             Err(e) => {
                 tracing::error!(error = %e, "sip: user lookup failed; refusing sign-in");
@@ -107,6 +106,16 @@ impl SipService {
     }
 
     async fn dispatch(&self, conn: ConnId, msg: Message) {
+        if let Some(refusal) = crate::faults::pool_unavailable(&self.app, &msg) {
+            tracing::info!(
+                conn,
+                "sip: REGISTER refused with 503 (faults.pool_unavailable)"
+            );
+            if let Some(tx) = self.connections().get(&conn) {
+                let _ = tx.send(Bytes::copy_from_slice(refusal.as_bytes()));
+            }
+            return;
+        }
         let account = self.account(&msg).await;
         let now = self.app.now();
         let mut registrar = self.registrar();
@@ -134,7 +143,7 @@ impl SipService {
     pub async fn serve(
         self: Arc<Self>,
         listener: TcpListener,
-        tls: Option<TlsAcceptor>,
+        tls: Option<Acceptor>,
         mut stop: watch::Receiver<bool>,
     ) {
         loop {
@@ -169,6 +178,14 @@ impl SipService {
         S: AsyncRead + AsyncWrite + Send + 'static,
     {
         let conn = self.next_conn.fetch_add(1, Ordering::Relaxed);
+        // Remote-access policy is the registrar's decision; it only needs to know where the
+        // connection comes from ([sip] internal_networks).
+        let network = if self.app.config.sip.is_internal(peer.ip()) {
+            PeerNetwork::Internal
+        } else {
+            PeerNetwork::External
+        };
+        self.registrar().connection_opened(conn, network);
         let (tx, mut rx) = mpsc::unbounded_channel::<Bytes>();
         self.connections().insert(conn, tx.clone());
         let (mut reader, mut writer) = tokio::io::split(io);

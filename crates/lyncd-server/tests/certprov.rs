@@ -609,3 +609,41 @@ async fn disabled_user_is_refused() {
     assert_eq!(lab.snapshot().await, before);
     lab.stop().await;
 }
+
+#[tokio::test]
+async fn user_not_enabled_for_sip_gets_no_certificate() {
+    let lab = Lab::start().await;
+    let t = lab
+        .web_ticket("alice@contoso.com", &lab.certprov_port())
+        .await;
+    lab.store
+        .set_user_flags(
+            &alice(),
+            lyncd_store::UserFlags {
+                sip_enabled: Some(false),
+                ..Default::default()
+            },
+            UtcTime::now_utc(),
+        )
+        .await
+        .unwrap();
+    let before = lab.snapshot().await;
+    let (s, h, b) = lab
+        .get_and_publish(get_and_publish_body(
+            &lab.certprov_port(),
+            &t,
+            &t.proof_key,
+            "alice@contoso.com",
+            &csr(),
+            true,
+        ))
+        .await;
+    assert_refused(s, &h, &b, "28000");
+    let diag =
+        lyncd_diag::msdiag::parse("X-Ms-diagnostics", h["x-ms-diagnostics"].to_str().unwrap())
+            .unwrap();
+    assert_eq!(diag.reason.as_deref(), Some("User is not SIP enabled."));
+    assert!(b.contains("not enabled for SIP"), "{b}");
+    assert_eq!(lab.snapshot().await, before);
+    lab.stop().await;
+}

@@ -55,6 +55,9 @@ pub enum StoreError {
     CertificateExists(String),
     #[error("the object id {0} is already used by another user")]
     ObjectIdInUse(String),
+    /// [`Store::set_user_flags`] was asked to change nothing.
+    #[error("no user setting to change was given")]
+    NothingToChange,
     #[error("database error: {0}")]
     Database(#[from] sqlx::Error),
     #[error(
@@ -86,10 +89,31 @@ pub struct User {
     pub address: SipAddress,
     pub display_name: Option<String>,
     pub object_id: String,
+    /// `false`: every sign-in is refused (`lyncd user disable`).
     pub enabled: bool,
+    /// `false`: the user may not register with the SIP registrar (Lync's "not enabled for
+    /// SIP"); web sign-in to Certificate Provisioning is refused too.
+    pub sip_enabled: bool,
+    /// `false`: the user may register only from the internal networks (Lync's external access
+    /// policy without remote user access).
+    pub remote_access: bool,
     pub password_hash: Secret<String>,
     pub created_at: UtcTime,
     pub updated_at: UtcTime,
+}
+
+/// A change to a user's sign-in flags for [`Store::set_user_flags`]: `None` leaves a flag as it
+/// is.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct UserFlags {
+    pub sip_enabled: Option<bool>,
+    pub remote_access: Option<bool>,
+}
+
+impl UserFlags {
+    pub fn is_empty(&self) -> bool {
+        self.sip_enabled.is_none() && self.remote_access.is_none()
+    }
 }
 
 /// The result of [`Store::add_user`]: the user, and whether its tenant was created with it.
@@ -320,6 +344,8 @@ impl Store {
                 display_name: new.display_name,
                 object_id: new.object_id,
                 enabled: true,
+                sip_enabled: true,
+                remote_access: true,
                 password_hash: Secret::new(new.password_hash),
                 created_at,
                 updated_at: created_at,
@@ -368,6 +394,43 @@ impl Store {
                 .execute(&mut *tx)
                 .await?
                 .rows_affected();
+        if updated == 0 {
+            return Err(StoreError::UnknownUser(address.to_string()));
+        }
+        let row = sqlx::query(USER_BY_KEY)
+            .bind(address.key())
+            .fetch_one(&mut *tx)
+            .await?;
+        let user = user_from_row(&row)?;
+        tx.commit().await?;
+        Ok(user)
+    }
+
+    /// Changes the flags `change` names and returns the updated record. An empty change is
+    /// [`StoreError::NothingToChange`] and an unknown user [`StoreError::UnknownUser`]; either
+    /// way nothing is written.
+    pub async fn set_user_flags(
+        &self,
+        address: &SipAddress,
+        change: UserFlags,
+        now: UtcTime,
+    ) -> Result<User, StoreError> {
+        if change.is_empty() {
+            return Err(StoreError::NothingToChange);
+        }
+        let mut tx = self.pool.begin().await?;
+        let updated = sqlx::query(
+            "UPDATE users SET sip_enabled = COALESCE($1, sip_enabled), \
+             remote_access = COALESCE($2, remote_access), updated_at = $3 \
+             WHERE address_key = $4",
+        )
+        .bind(change.sip_enabled.map(i64::from))
+        .bind(change.remote_access.map(i64::from))
+        .bind(unix_seconds(now))
+        .bind(address.key())
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
         if updated == 0 {
             return Err(StoreError::UnknownUser(address.to_string()));
         }
@@ -500,13 +563,28 @@ const CERT_BY_SERIAL: &str = "SELECT c.serial_hex, u.address, c.device_id, c.sha
                               JOIN users u ON u.address_key = c.address_key \
                               WHERE c.serial_hex = $1";
 
-const USER_BY_KEY: &str = "SELECT address, display_name, object_id, enabled, password_hash, \
-                           created_at, updated_at FROM users WHERE address_key = $1";
-const USERS_BY_DOMAIN: &str = "SELECT address, display_name, object_id, enabled, password_hash, \
-                               created_at, updated_at FROM users WHERE domain = $1 \
-                               ORDER BY address_key";
-const ALL_USERS: &str = "SELECT address, display_name, object_id, enabled, password_hash, \
-                         created_at, updated_at FROM users ORDER BY address_key";
+/// The columns [`user_from_row`] reads.
+macro_rules! user_columns {
+    () => {
+        "address, display_name, object_id, enabled, sip_enabled, remote_access, password_hash, \
+         created_at, updated_at"
+    };
+}
+const USER_BY_KEY: &str = concat!(
+    "SELECT ",
+    user_columns!(),
+    " FROM users WHERE address_key = $1"
+);
+const USERS_BY_DOMAIN: &str = concat!(
+    "SELECT ",
+    user_columns!(),
+    " FROM users WHERE domain = $1 ORDER BY address_key"
+);
+const ALL_USERS: &str = concat!(
+    "SELECT ",
+    user_columns!(),
+    " FROM users ORDER BY address_key"
+);
 
 fn tenant_from_row(row: &AnyRow) -> Result<Tenant, StoreError> {
     Ok(Tenant {
@@ -519,19 +597,21 @@ fn user_from_row(row: &AnyRow) -> Result<User, StoreError> {
     let address: String = row.try_get("address")?;
     let address = SipAddress::parse(&address)
         .map_err(|e| StoreError::Corrupt(format!("user address: {e}")))?;
-    let enabled = match row.try_get::<i64, _>("enabled")? {
-        0 => false,
-        1 => true,
-        other => {
-            return Err(StoreError::Corrupt(format!(
-                "user {address}: enabled flag is {other}, not 0 or 1"
-            )));
+    let flag = |column: &str| -> Result<bool, StoreError> {
+        match row.try_get::<i64, _>(column)? {
+            0 => Ok(false),
+            1 => Ok(true),
+            other => Err(StoreError::Corrupt(format!(
+                "user {address}: {column} flag is {other}, not 0 or 1"
+            ))),
         }
     };
     Ok(User {
         display_name: row.try_get("display_name")?,
         object_id: row.try_get("object_id")?,
-        enabled,
+        enabled: flag("enabled")?,
+        sip_enabled: flag("sip_enabled")?,
+        remote_access: flag("remote_access")?,
         password_hash: Secret::new(row.try_get("password_hash")?),
         created_at: from_unix(row.try_get("created_at")?)?,
         updated_at: from_unix(row.try_get("updated_at")?)?,
@@ -663,6 +743,47 @@ mod tests {
             normalize_domain("a@b.com"),
             Err(StoreError::InvalidDomain(_))
         ));
+    }
+
+    /// A database written by a lyncd that knew only migrations 0001 and 0002 opens with every
+    /// existing user enabled for SIP and remote access.
+    #[tokio::test]
+    async fn users_of_an_older_schema_keep_signing_in() {
+        let dir = tempfile::tempdir().unwrap();
+        let old_migrations = dir.path().join("migrations");
+        std::fs::create_dir(&old_migrations).unwrap();
+        let source = Path::new(env!("CARGO_MANIFEST_DIR")).join("migrations");
+        for file in ["0001_initial.sql", "0002_certificates.sql"] {
+            std::fs::copy(source.join(file), old_migrations.join(file)).unwrap();
+        }
+        let data = dir.path().join("data");
+        create_private_dir(&data).unwrap();
+        sqlx::any::install_default_drivers();
+        let url = sqlite_file_url(&data.join(DB_FILE)).unwrap();
+        let old = AnyPoolOptions::new().connect(&url).await.unwrap();
+        Migrator::new(old_migrations.as_path())
+            .await
+            .unwrap()
+            .run(&old)
+            .await
+            .unwrap();
+        for statement in [
+            "INSERT INTO tenants (domain, created_at) VALUES ('contoso.test', 0)",
+            "INSERT INTO users (address_key, address, domain, object_id, enabled, password_hash, \
+             created_at, updated_at) VALUES ('alice@contoso.test', 'alice@contoso.test', \
+             'contoso.test', 'oid', 1, 'h', 0, 0)",
+        ] {
+            sqlx::query(statement).execute(&old).await.unwrap();
+        }
+        old.close().await;
+
+        let store = Store::open_dir(&data).await.unwrap();
+        let alice = store
+            .user(&SipAddress::parse("alice@contoso.test").unwrap())
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(alice.enabled && alice.sip_enabled && alice.remote_access);
     }
 
     #[tokio::test]

@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use lyncd_core::{SipAddress, UtcTime};
 use lyncd_store::password::{hash_password, verify_password};
-use lyncd_store::{DB_FILE, NewUser, Store, StoreError};
+use lyncd_store::{DB_FILE, NewUser, Store, StoreError, UserFlags};
 use time::Duration;
 use time::macros::datetime;
 
@@ -499,4 +499,138 @@ async fn issued_certificates_are_recorded_per_user_and_by_serial() {
             .len(),
         2
     );
+}
+
+#[tokio::test]
+async fn new_users_are_enabled_for_sip_and_remote_access() {
+    let (_dir, store) = fresh().await;
+    let added = store
+        .add_user(new_user("alice@contoso.test", "oid"), T0)
+        .await
+        .unwrap()
+        .user;
+    assert!(added.sip_enabled && added.remote_access);
+    let stored = store.user(&added.address).await.unwrap().unwrap();
+    assert_eq!(stored, added);
+}
+
+#[tokio::test]
+async fn user_flags_change_only_what_is_named() {
+    let (_dir, store) = fresh().await;
+    let a = addr("alice@contoso.test");
+    store
+        .add_user(new_user("alice@contoso.test", "oid"), T0)
+        .await
+        .unwrap();
+    store
+        .add_user(new_user("bob@contoso.test", "oid-b"), T0)
+        .await
+        .unwrap();
+
+    let t1 = T0 + Duration::minutes(1);
+    let internal_only = store
+        .set_user_flags(
+            &addr("ALICE@Contoso.test"),
+            UserFlags {
+                remote_access: Some(false),
+                ..UserFlags::default()
+            },
+            t1,
+        )
+        .await
+        .unwrap();
+    assert!(internal_only.sip_enabled, "untouched");
+    assert!(!internal_only.remote_access);
+    assert!(internal_only.enabled);
+    assert_eq!(internal_only.updated_at, t1);
+    assert_eq!(store.user(&a).await.unwrap().unwrap(), internal_only);
+
+    let t2 = T0 + Duration::minutes(2);
+    let both = store
+        .set_user_flags(
+            &a,
+            UserFlags {
+                sip_enabled: Some(false),
+                remote_access: Some(true),
+            },
+            t2,
+        )
+        .await
+        .unwrap();
+    assert!(!both.sip_enabled && both.remote_access);
+    assert_eq!(store.user(&a).await.unwrap().unwrap(), both);
+
+    // Disabling is a separate switch and keeps the flags.
+    let off = store.set_enabled(&a, false, t2).await.unwrap();
+    assert!(!off.enabled && !off.sip_enabled && off.remote_access);
+
+    // Other users are untouched.
+    let bob = store
+        .user(&addr("bob@contoso.test"))
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(bob.sip_enabled && bob.remote_access && bob.updated_at == T0);
+}
+
+#[tokio::test]
+async fn bad_flag_changes_write_nothing() {
+    let (_dir, store) = fresh().await;
+    let a = addr("alice@contoso.test");
+    store
+        .add_user(new_user("alice@contoso.test", "oid"), T0)
+        .await
+        .unwrap();
+    let before = store.users(None).await.unwrap();
+
+    let later = T0 + Duration::minutes(5);
+    let err = store
+        .set_user_flags(&a, UserFlags::default(), later)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StoreError::NothingToChange), "{err:?}");
+
+    let err = store
+        .set_user_flags(
+            &addr("ghost@contoso.test"),
+            UserFlags {
+                sip_enabled: Some(false),
+                ..UserFlags::default()
+            },
+            later,
+        )
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&err, StoreError::UnknownUser(u) if u == "ghost@contoso.test"),
+        "{err:?}"
+    );
+    assert_eq!(store.users(None).await.unwrap(), before, "nothing changed");
+    assert_eq!(store.tenants().await.unwrap().len(), 1);
+}
+
+#[tokio::test]
+async fn user_flags_survive_reopening() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open_dir(dir.path()).await.unwrap();
+    let a = addr("alice@contoso.test");
+    store
+        .add_user(new_user("alice@contoso.test", "oid"), T0)
+        .await
+        .unwrap();
+    let changed = store
+        .set_user_flags(
+            &a,
+            UserFlags {
+                sip_enabled: Some(false),
+                remote_access: Some(false),
+            },
+            T0,
+        )
+        .await
+        .unwrap();
+    store.close().await;
+    drop(store);
+    let reopened = Store::open_dir(dir.path()).await.unwrap();
+    assert_eq!(reopened.user(&a).await.unwrap(), Some(changed));
 }

@@ -4,7 +4,7 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use lyncd_core::{Entropy, OsEntropy, SipAddress, UtcTime};
-use lyncd_store::{NewUser, Store, StoreError};
+use lyncd_store::{NewUser, Store, StoreError, User, UserFlags};
 
 use crate::cli::{CaCommand, UserCommand};
 
@@ -79,6 +79,8 @@ pub async fn user(cmd: UserCommand) -> anyhow::Result<ExitCode> {
                             "address": u.address.to_string(),
                             "display_name": u.display_name,
                             "enabled": u.enabled,
+                            "sip_enabled": u.sip_enabled,
+                            "remote_access": u.remote_access,
                             "created_at": lyncd_core::format_iso(u.created_at),
                         })
                     );
@@ -86,13 +88,18 @@ pub async fn user(cmd: UserCommand) -> anyhow::Result<ExitCode> {
             } else if users.is_empty() {
                 println!("no users");
             } else {
-                println!("{:<40} {:<9} NAME", "ADDRESS", "STATE");
+                println!(
+                    "{:<40} {:<9} {:<4} {:<7} NAME",
+                    "ADDRESS", "STATE", "SIP", "REMOTE"
+                );
                 for u in &users {
                     let state = if u.enabled { "enabled" } else { "disabled" };
                     println!(
-                        "{:<40} {:<9} {}",
+                        "{:<40} {:<9} {:<4} {:<7} {}",
                         u.address.to_string(),
                         state,
+                        on_off(u.sip_enabled),
+                        on_off(u.remote_access),
                         u.display_name.as_deref().unwrap_or("")
                     );
                 }
@@ -101,6 +108,55 @@ pub async fn user(cmd: UserCommand) -> anyhow::Result<ExitCode> {
         }
         UserCommand::Disable { address, data } => set_enabled(&address, &data, false).await,
         UserCommand::Enable { address, data } => set_enabled(&address, &data, true).await,
+        UserCommand::Set {
+            address,
+            sip,
+            remote_access,
+            data,
+        } => {
+            let change = UserFlags {
+                sip_enabled: sip.map(bool::from),
+                remote_access: remote_access.map(bool::from),
+            };
+            set_flags(&address, &data, change).await
+        }
+    }
+}
+
+fn on_off(flag: bool) -> &'static str {
+    if flag { "on" } else { "off" }
+}
+
+fn describe_flags(u: &User) -> String {
+    format!(
+        "sip {}, remote access {}{}",
+        on_off(u.sip_enabled),
+        on_off(u.remote_access),
+        if u.enabled {
+            ""
+        } else {
+            " (the user is disabled)"
+        }
+    )
+}
+
+async fn set_flags(
+    address: &str,
+    data: &crate::cli::DataDir,
+    change: UserFlags,
+) -> anyhow::Result<ExitCode> {
+    let address = parse_address(address)?;
+    let store = open(data).await?;
+    match store
+        .set_user_flags(&address, change, UtcTime::now_utc())
+        .await
+    {
+        Ok(u) => {
+            println!("user {address}: {}", describe_flags(&u));
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(StoreError::UnknownUser(_)) => anyhow::bail!("there is no user {address}"),
+        Err(e) => Err(e.into()),
     }
 }
 

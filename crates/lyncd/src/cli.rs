@@ -31,7 +31,7 @@ pub enum Command {
     Ca(CaCommand),
     /// Sign in as a user, step by step, against any Lync / Skype for Business deployment.
     #[command(after_long_help = SIGNIN_EXIT_CODES)]
-    Signin(SigninArgs),
+    Signin(Box<SigninArgs>),
 }
 
 impl Command {
@@ -42,13 +42,13 @@ impl Command {
         )
     }
 
-    pub async fn run(self) -> anyhow::Result<ExitCode> {
+    pub async fn run(self, verbosity: u8) -> anyhow::Result<ExitCode> {
         match self {
             Command::Demo(a) => crate::demo::run(a).await,
             Command::Serve(a) => crate::serve::run(a).await,
             Command::User(c) => crate::admin::user(c).await,
             Command::Ca(c) => crate::admin::ca(c).await,
-            Command::Signin(a) => crate::signin::run(a).await,
+            Command::Signin(a) => crate::signin::run(*a, verbosity).await,
         }
     }
 }
@@ -81,6 +81,9 @@ pub struct DemoArgs {
     /// One JSON document instead of the table: {"ok":…,"steps":[{"step","ok","ms","detail"}…]}
     #[arg(long)]
     pub json: bool,
+    /// Also write the self-contained HTML report (ladder diagram) of the sign-in to FILE.
+    #[arg(long, value_name = "FILE.html")]
+    pub report: Option<std::path::PathBuf>,
 }
 
 #[derive(Args, Debug)]
@@ -130,6 +133,40 @@ pub enum UserCommand {
         #[command(flatten)]
         data: DataDir,
     },
+    /// Change what an enabled user may do, e.g. `lyncd user set bob@contoso.com --sip off`.
+    /// Takes effect at the user's next sign-in or registration refresh.
+    #[command(group(
+        clap::ArgGroup::new("change")
+            .required(true)
+            .multiple(true)
+            .args(["sip", "remote_access"])
+    ))]
+    Set {
+        address: String,
+        /// Whether the user may register with the SIP registrar (off: 404, ms-diagnostics 4005;
+        /// Certificate Provisioning refuses too).
+        #[arg(long, value_name = "on|off")]
+        sip: Option<Switch>,
+        /// Whether the user may register from outside [sip] internal_networks (off: 403,
+        /// ms-diagnostics-public 4003 from elsewhere).
+        #[arg(long, value_name = "on|off")]
+        remote_access: Option<Switch>,
+        #[command(flatten)]
+        data: DataDir,
+    },
+}
+
+/// A yes/no setting on the command line.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum Switch {
+    On,
+    Off,
+}
+
+impl From<Switch> for bool {
+    fn from(s: Switch) -> bool {
+        s == Switch::On
+    }
 }
 
 #[derive(Subcommand, Debug)]
@@ -146,13 +183,21 @@ pub const SIGNIN_EXIT_CODES: &str = "\
 Exit codes (the stage that failed):
    0  signed in (or, with --web-only, the web half done)
    1  stopped without an outcome, or a usage / I/O error
-  10  dns                    11  lyncdiscover           12  autodiscover-challenge
+  10  dns, dns-sip           11  lyncdiscover           12  autodiscover-challenge
   13  web-ticket-mex         14  idp-realm              15  idp-token
-  16  web-ticket             17  autodiscover-user
+  16  web-ticket             17  autodiscover-user      18  tls (any endpoint)
+  19  ucwa-oauth
   20  sip-register           21  certprov-mex           22  certprov-idp-token
   23  certprov-web-ticket    24  certprov-key           25  certprov
   26  tls-dsk-hello          27  tls-dsk-finish         28  sip-register-signed
   29  sip-refresh            30  sip-sign-out";
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum ColorChoice {
+    Auto,
+    Always,
+    Never,
+}
 
 #[derive(Args, Debug)]
 pub struct SigninArgs {
@@ -161,9 +206,34 @@ pub struct SigninArgs {
     /// Read the password from the first line of standard input (else LYNCD_PASSWORD, else a prompt).
     #[arg(long)]
     pub password_stdin: bool,
-    /// One JSON document instead of the table.
+    /// One JSON document (schema "lyncd.signin/v1", see the README) instead of the table.
     #[arg(long)]
     pub json: bool,
+    /// Write every HTTP leg (HAR 1.2) and every SIP message and DNS lookup (HAR extension
+    /// fields `_sip`, `_dns`) to FILE, secrets masked, to hand the run to a colleague.
+    #[arg(long, value_name = "FILE")]
+    pub trace: Option<PathBuf>,
+    /// Write a self-contained HTML page with the ladder diagram of the sign-in to FILE.
+    #[arg(long, value_name = "FILE.html")]
+    pub report: Option<PathBuf>,
+    /// Show passwords, tickets, tokens and keys in -vv/-vvv output, the trace and the report.
+    /// They are masked (length and a short hash) otherwise.
+    #[arg(long)]
+    pub show_secrets: bool,
+    /// Ask this DNS server (IP[:PORT], port 53 by default) instead of the system's resolver.
+    #[arg(long, value_name = "IP[:PORT]")]
+    pub dns: Option<String>,
+    /// Also test the mobile (UCWA) sign-in: an OAuth password grant at the MsRtcOAuth URL.
+    /// Uses the password once more.
+    #[arg(long)]
+    pub ucwa: bool,
+    /// Skip the troubleshooting checks (TLS probes, SIP DNS names, clock): only what a client
+    /// does.
+    #[arg(long)]
+    pub no_checks: bool,
+    /// Colour on a terminal (auto), always or never. NO_COLOR in the environment means never.
+    #[arg(long, value_name = "WHEN", default_value = "auto")]
+    pub color: ColorChoice,
     /// Skip DNS discovery: ask this Autodiscover server (HOST[:PORT], port 443 by default).
     #[arg(long, value_name = "HOST[:PORT]")]
     pub server: Option<String>,

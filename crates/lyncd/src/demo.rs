@@ -9,15 +9,16 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
-use lyncd_client::{Discovery, SignInConfig};
+use lyncd_client::{Checks, Discovery, SignInConfig};
 use lyncd_core::{Entropy, OsEntropy, Secret, SipAddress, UtcTime};
 use lyncd_server::keys::ServiceKeys;
 use lyncd_server::{App, ServerConfig, SystemClock};
 use lyncd_store::{NewUser, Store};
 
-use crate::cli::DemoArgs;
+use crate::cli::{ColorChoice, DemoArgs};
 use crate::signin::exec::{Executor, ExecutorOptions};
-use crate::signin::{render, walk};
+use crate::signin::record::Recorder;
+use crate::signin::{render, report, walk};
 
 const DOMAIN: &str = "contoso.com";
 const USER: &str = "alice@contoso.com";
@@ -103,6 +104,9 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
         overrides,
         overrides_only: true,
         timeout: Duration::from_secs(20),
+        dns_server: None,
+        keylog: false,
+        recorder: Arc::new(Recorder::new(0, false)),
     })?;
     let mut config = SignInConfig::new(
         address,
@@ -117,7 +121,16 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
     config.sip_server_ca = Some(String::from_utf8_lossy(&ca_pem).into_owned());
     config.refresh = true;
     config.sign_out = true;
-    let walked = walk(&executor, config, !args.json).await;
+    // The troubleshooter's TLS and clock checks run too (the demo's world has no SIP SRV
+    // records, so that check would only warn about the demo itself).
+    config.checks = Checks {
+        tls: true,
+        sip_dns: false,
+        clock: true,
+    };
+    let started = UtcTime::now_utc();
+    let style = render::Style::detect(ColorChoice::Auto);
+    let walked = walk(&executor, config, (!args.json).then_some(&style)).await;
     drop(executor);
     running.shutdown().await;
 
@@ -129,6 +142,12 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
         .and_then(|o| o.signed_in())
         .is_some_and(|s| s.refreshed && s.signed_out);
     let ok = walked.ok && signed_in && walked.steps.iter().all(|s| s.ok);
+    if let Some(path) = &args.report {
+        let address = SipAddress::parse(USER).map_err(|e| anyhow::anyhow!("{e}"))?;
+        let page = report::page(&address, started, &walked, true);
+        std::fs::write(path, page).with_context(|| format!("writing {}", path.display()))?;
+        say(&format!("report written to {}", path.display()));
+    }
     if args.json {
         let mut doc = render::document(ok, &walked.steps, walked.signin.outcome(), walked.total_ms);
         // The demo's contract is the short form: step, ok, ms, detail.

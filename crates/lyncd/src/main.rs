@@ -14,7 +14,9 @@ use clap::Parser;
 
 fn main() -> ExitCode {
     let cli = cli::Cli::parse();
-    init_logging(cli.verbose, cli.command.is_quiet());
+    // For `signin`, -v/-vv/-vvv show the wire (requests, headers, bodies), not debug logs.
+    let wire = matches!(cli.command, cli::Command::Signin(_));
+    init_logging(if wire { 0 } else { cli.verbose }, cli.command.is_quiet());
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -25,7 +27,7 @@ fn main() -> ExitCode {
             return ExitCode::from(70);
         }
     };
-    match runtime.block_on(cli.command.run()) {
+    match runtime.block_on(cli.command.run(cli.verbose)) {
         Ok(code) => code,
         Err(e) => {
             eprintln!("lyncd: {e:#}");

@@ -261,3 +261,113 @@ fn signin_help_documents_the_sip_stage_exit_codes() {
         assert!(help.contains(flag), "missing {flag}");
     }
 }
+
+#[test]
+fn user_set_switches_sip_and_remote_access_and_refuses_bad_input() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().to_str().unwrap();
+    let add = lyncd(
+        &[
+            "user",
+            "add",
+            "bob@contoso.com",
+            "--password-stdin",
+            "--data-dir",
+            d,
+        ],
+        Some("s3cret\n"),
+    );
+    assert!(add.status.success(), "{}", text(&add));
+    let list_json = || -> serde_json::Value {
+        let out = lyncd(&["user", "list", "--json", "--data-dir", d], None);
+        assert!(out.status.success(), "{}", text(&out));
+        serde_json::from_str(String::from_utf8_lossy(&out.stdout).lines().next().unwrap()).unwrap()
+    };
+    let fresh = list_json();
+    assert_eq!(fresh["sip_enabled"], true);
+    assert_eq!(fresh["remote_access"], true);
+
+    let set = lyncd(
+        &[
+            "user",
+            "set",
+            "Bob@Contoso.com",
+            "--remote-access",
+            "off",
+            "--data-dir",
+            d,
+        ],
+        None,
+    );
+    assert!(set.status.success(), "{}", text(&set));
+    assert!(
+        text(&set).contains("sip on, remote access off"),
+        "{}",
+        text(&set)
+    );
+    let after = list_json();
+    assert_eq!(after["sip_enabled"], true);
+    assert_eq!(after["remote_access"], false);
+
+    let set = lyncd(
+        &[
+            "user",
+            "set",
+            "bob@contoso.com",
+            "--sip",
+            "off",
+            "--remote-access",
+            "on",
+            "--data-dir",
+            d,
+        ],
+        None,
+    );
+    assert!(set.status.success(), "{}", text(&set));
+    let table = lyncd(&["user", "list", "--data-dir", d], None);
+    let table = text(&table);
+    assert!(table.contains("SIP") && table.contains("REMOTE"), "{table}");
+    let row = table
+        .lines()
+        .find(|l| l.starts_with("bob@contoso.com"))
+        .unwrap();
+    let columns: Vec<&str> = row.split_whitespace().collect();
+    assert_eq!(columns[1..4], ["enabled", "off", "on"], "{row}");
+
+    // Bad input: usage errors (exit 2) or an unknown user, and nothing changes.
+    let before = list_json();
+    for bad in [
+        vec!["user", "set", "bob@contoso.com"],
+        vec!["user", "set", "bob@contoso.com", "--sip", "maybe"],
+        vec!["user", "set", "bob@contoso.com", "--sip"],
+        vec!["user", "set", "not-an-address", "--sip", "on"],
+    ] {
+        let mut args = bad.clone();
+        args.extend(["--data-dir", d]);
+        let out = lyncd(&args, None);
+        assert!(!out.status.success(), "{bad:?} must fail");
+        assert!(!text(&out).trim().is_empty(), "{bad:?} says why");
+    }
+    let none = lyncd(&["user", "set", "bob@contoso.com", "--data-dir", d], None);
+    assert_eq!(none.status.code(), Some(2), "{}", text(&none));
+    assert!(text(&none).contains("--sip"), "{}", text(&none));
+    let unknown = lyncd(
+        &[
+            "user",
+            "set",
+            "zed@contoso.com",
+            "--sip",
+            "off",
+            "--data-dir",
+            d,
+        ],
+        None,
+    );
+    assert!(!unknown.status.success());
+    assert!(
+        text(&unknown).contains("no user zed@contoso.com"),
+        "{}",
+        text(&unknown)
+    );
+    assert_eq!(list_json(), before);
+}

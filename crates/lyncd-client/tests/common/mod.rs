@@ -3,8 +3,8 @@
 #![allow(dead_code)]
 
 use lyncd_client::{
-    Action, Completion, Discovery, HttpRequest, HttpResponse, Method, SignIn, SignInConfig,
-    TraceEvent, TransportError,
+    Action, Checks, Completion, Discovery, HttpRequest, HttpResponse, Method, SignIn, SignInConfig,
+    SrvRecord, TlsReport, TraceEvent, TransportError,
 };
 use lyncd_core::{SeededEntropy, SipAddress, UtcTime};
 use std::net::{IpAddr, Ipv4Addr};
@@ -154,6 +154,10 @@ pub struct FakeServer {
     pub routes: Vec<Route>,
     /// Every action the core emitted, in order.
     pub actions: Vec<Action>,
+    /// SRV answers by name; everything else is NXDOMAIN.
+    pub srv: Vec<(String, Vec<SrvRecord>)>,
+    /// TLS probe answers by endpoint; others cannot connect (the probe is then silent).
+    pub probes: Vec<(String, u16, TlsReport)>,
 }
 
 pub fn reply(resp: &Recorded) -> Reply {
@@ -189,6 +193,8 @@ impl FakeServer {
         FakeServer {
             resolvable: vec!["lyncdiscoverinternal.contoso.com".into()],
             overrides: Vec::new(),
+            srv: Vec::new(),
+            probes: Vec::new(),
             routes: vec![
                 route(Get, INTERNAL_HTTP_URL, None, reply(&response("001"))),
                 route(Get, INTERNAL_URL, None, reply(&response("002"))),
@@ -249,6 +255,21 @@ impl FakeServer {
                     Completion::Resolved(vec![IpAddr::V4(Ipv4Addr::new(192, 0, 2, 10))])
                 } else {
                     Completion::ResolveFailed(format!("NXDOMAIN for {host}"))
+                }
+            }
+            Action::ResolveSrv { name, .. } => match self.srv.iter().find(|(n, _)| n == name) {
+                Some((_, records)) => Completion::SrvRecords(records.clone()),
+                None => Completion::ResolveFailed(format!("NXDOMAIN for {name}")),
+            },
+            Action::TlsProbe { host, port, .. } => {
+                match self.probes.iter().find(|(h, p, _)| h == host && p == port) {
+                    Some((_, _, report)) => Completion::TlsProbed(report.clone()),
+                    None => Completion::TlsProbed(TlsReport {
+                        connect: Err(TransportError::Refused(format!("{host}:{port}"))),
+                        versions: Vec::new(),
+                        chain: Vec::new(),
+                        trust: Err("not reached".into()),
+                    }),
                 }
             }
             Action::Http { request, .. } => self.http(request),
@@ -317,6 +338,8 @@ pub fn config_with(discovery: Discovery) -> SignInConfig {
         sip_server_ca: None,
         refresh: true,
         sign_out: false,
+        checks: Checks::default(),
+        ucwa: false,
     }
 }
 

@@ -6,8 +6,9 @@ use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
 use bytes::Bytes;
 use lyncd_core::{SeededEntropy, SipAddress, UtcTime};
+use lyncd_diag::msdiag;
 use lyncd_pki::CertificateAuthority;
-use lyncd_registrar::{Account, Event, Refusal, Registrar, RegistrarConfig};
+use lyncd_registrar::{Account, Event, PeerNetwork, Refusal, Registrar, RegistrarConfig};
 use lyncd_sip::auth::{AuthHeader, AuthParams};
 use lyncd_sip::sign::{self, SigParams};
 use lyncd_sip::{Message, MessageBuilder, epid_to_instance};
@@ -73,7 +74,26 @@ impl World {
             "one answer per request"
         );
         // What goes on the wire must parse again.
-        Message::parse(Bytes::copy_from_slice(t.message.as_bytes())).unwrap()
+        let answer = Message::parse(Bytes::copy_from_slice(t.message.as_bytes())).unwrap();
+        // Every answer carries the registrar's clock, which clients read skew from.
+        assert_eq!(
+            answer.header("Date"),
+            Some(http_date(self.now).as_str()),
+            "{answer:?}"
+        );
+        answer
+    }
+
+    /// Like [`World::send`], but the connection comes from `network`.
+    pub fn send_from(
+        &mut self,
+        network: PeerNetwork,
+        conn: u64,
+        msg: &Message,
+        account: Account,
+    ) -> Message {
+        self.registrar.connection_opened(conn, network);
+        self.send(conn, msg, account)
     }
 
     pub fn events(&mut self) -> Vec<Event> {
@@ -89,6 +109,35 @@ impl World {
             })
             .expect("a Refused event")
     }
+}
+
+/// `Wed, 25 Nov 2026 08:00:00 GMT` (RFC 7231 IMF-fixdate), the form of SIP's `Date`.
+pub fn http_date(t: UtcTime) -> String {
+    t.format(time::macros::format_description!(
+        "[weekday repr:short], [day] [month repr:short] [year] [hour]:[minute]:[second] GMT"
+    ))
+    .unwrap()
+}
+
+/// The one diagnostic header of a refusal, checked for what every refusal must carry: a code
+/// in lyncd_diag's table, its reason text, and this pool as the source.
+pub fn diagnostic(r: &Message) -> msdiag::Diagnostic {
+    let all = msdiag::from_headers(
+        ["ms-diagnostics", "ms-diagnostics-public"]
+            .into_iter()
+            .flat_map(|name| r.header_all(name).map(move |v| (name, v))),
+    );
+    assert_eq!(all.len(), 1, "exactly one diagnostic header: {r:?}");
+    let d = all.into_iter().next().unwrap();
+    let known = msdiag::lookup(d.code).expect("a code in the table");
+    assert_eq!(d.reason.as_deref(), Some(known.reason));
+    assert_eq!(d.source.as_deref(), Some(POOL));
+    assert_eq!(
+        d.header == msdiag::HeaderKind::MsDiagnosticsPublic,
+        known.public,
+        "public codes go in ms-diagnostics-public: {r:?}"
+    );
+    d
 }
 
 /// A user agent that speaks like pidgin-sipe.

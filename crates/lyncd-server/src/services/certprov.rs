@@ -15,6 +15,36 @@ use crate::App;
 use crate::diagnostics::Diagnostic;
 use crate::reply::{Reply, XML};
 
+/// A user certificate is good only for signing in to the registrar (TLS-DSK), so a user who may
+/// not register gets none: the fault a disabled account gets, 28000 "User is not SIP enabled."
+/// ([MS-OCAUTHWS]). Runs after [`super::refuse_unless_enabled`], which answers for unknown
+/// users; a store failure here is the same retryable 503, never a certificate.
+async fn refuse_unless_sip_enabled(app: &App, user: &SipAddress) -> Option<Reply> {
+    match app.store.user(user).await {
+        Ok(Some(u)) if !u.sip_enabled => {
+            tracing::info!(%user, "certprov: the user is not enabled for SIP");
+            Some(super::soap_fault(
+                app,
+                FaultCode::FailedAuthentication,
+                Diagnostic::UserNotEnabled,
+                "the user is not enabled for SIP",
+            ))
+        }
+        Ok(_) => None,
+        Err(e) => {
+            tracing::error!(error = %e, "certprov: the store is unavailable");
+            let mut reply = super::soap_fault(
+                app,
+                FaultCode::Server,
+                Diagnostic::Internal,
+                "the user directory is unavailable",
+            );
+            reply.status = axum::http::StatusCode::SERVICE_UNAVAILABLE;
+            Some(reply)
+        }
+    }
+}
+
 /// `GET <certprov>/mex` (and `?wsdl`): the WSDL pidgin-sipe reads to find the port, the Web
 /// Ticket service, and that a proof signature is required.
 pub fn mex(app: &App) -> Reply {
@@ -98,6 +128,9 @@ pub async fn issue(app: &App, body: &[u8]) -> Reply {
         );
     }
     if let Some(refusal) = super::refuse_unless_enabled(app, "certprov", &user).await {
+        return refusal;
+    }
+    if let Some(refusal) = refuse_unless_sip_enabled(app, &user).await {
         return refusal;
     }
     let lifetime = time::Duration::hours(app.config.tokens.user_certificate_hours.into());

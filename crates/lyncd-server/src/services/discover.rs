@@ -18,6 +18,9 @@ static WEBTICKET_URL: HeaderName = HeaderName::from_static("x-ms-webticketurl");
 
 /// `GET /?sipuri=…` on lyncdiscover(internal).<domain>, and the Autodiscover root.
 pub async fn root(app: &App, query: Option<&str>, headers: &HeaderMap, plain_http: bool) -> Reply {
+    if let Some(portal) = crate::faults::autodiscover_refusal(app) {
+        return portal;
+    }
     let repr = Representation::from_accept(header(headers, "accept"));
     let Some(domain) = domain_for_request(
         query_param(query, "originalDomain").as_deref(),
@@ -110,16 +113,27 @@ pub async fn user(app: &App, headers: &HeaderMap) -> Reply {
         port: app.config.public_sip_port(),
     };
     tracing::info!(user = %user.address, pool = %pool.fqdn, "autodiscover: pool handed out");
-    document(
+    let mut answer = user_answer(
+        &app.urls,
+        &pool,
+        &pool,
+        Some(AccessLocation::External),
         repr,
-        &user_answer(
-            &app.urls,
-            &pool,
-            &pool,
-            Some(AccessLocation::External),
-            repr,
-        ),
-    )
+    );
+    advertise_certprov(&mut answer, &app.certprov);
+    document(repr, &answer)
+}
+
+/// Points the CertProv links at the advertised CertProv, which differs from the real one only
+/// under `faults.certprov_unreachable`.
+fn advertise_certprov(doc: &mut lyncd_discover::Document, certprov: &str) {
+    if let lyncd_discover::Document::User { user, .. } = doc {
+        for link in &mut user.links {
+            if link.token.ends_with("CertProvisioningService") {
+                link.href = certprov.to_string();
+            }
+        }
+    }
 }
 
 /// The raw assertion from `X-MS-WebTicket: opaque=<base64>` or `Authorization: Bearer cwt=<base64>`.

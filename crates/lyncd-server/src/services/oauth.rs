@@ -35,7 +35,8 @@ pub async fn token(app: &App, body: &[u8]) -> Reply {
             .map(|(_, v)| v.as_str())
     };
     match field("grant_type") {
-        Some("password") => {}
+        // `faults.oauth_password_grant = false`: a UCWA that does not allow the password grant.
+        Some("password") if app.config.faults.oauth_password_grant => {}
         Some(_) => {
             return error(
                 app,

@@ -31,6 +31,9 @@ pub fn relying_parties(app: &App) -> Vec<String> {
 
 /// `POST <webticket>/WsFedBearer`.
 pub async fn issue(app: &App, body: &[u8]) -> Reply {
+    if let Some(refusal) = crate::faults::web_ticket_refusal(app) {
+        return refusal;
+    }
     let req = match lyncd_wsxml::webticket::parse_webticket_request(body) {
         Ok(r) => r,
         Err(e) => {

@@ -10,9 +10,14 @@ use std::time::Duration;
 use anyhow::Context;
 use bytes::BytesMut;
 use lyncd_client::{
-    Action, Completion, HttpRequest, HttpResponse, Method, SignIn, TraceEvent, TransportError,
+    Action, Completion, HttpRequest, HttpResponse, Method, SignIn, Step, TraceEvent, TransportError,
 };
 use lyncd_core::{OsEntropy, SipAddress, UtcTime};
+use lyncd_diag::har::{Direction, DnsRecord, HttpExchange, HttpResponseRecord, SipRecord};
+
+use super::dns::Dns;
+use super::probe::{self, ProbeTrust};
+use super::record::Recorder;
 use lyncd_sip::{Decoder, Frame, Limits};
 use rustls_pki_types::ServerName;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -31,6 +36,9 @@ pub struct Executor {
     /// TLS for SIP: the --ca-file CA, or the platform's verifier.
     sip_tls: TlsConnector,
     timeout: Duration,
+    dns: Dns,
+    probe_trust: Arc<ProbeTrust>,
+    recorder: Arc<Recorder>,
     /// One persistent connection per (host, port, tls): the whole registration rides on it
     /// (TLS-DSK security associations are bound to their connection, sip.md §5.4).
     sip: Mutex<HashMap<(String, u16, bool), SipConnection>>,
@@ -72,6 +80,11 @@ pub struct ExecutorOptions {
     pub overrides: HashMap<String, IpAddr>,
     pub overrides_only: bool,
     pub timeout: Duration,
+    /// Ask this name server instead of the system's (`--dns`).
+    pub dns_server: Option<SocketAddr>,
+    /// Append TLS secrets to $SSLKEYLOGFILE (for Wireshark), as curl and browsers do.
+    pub keylog: bool,
+    pub recorder: Arc<Recorder>,
 }
 
 impl Executor {
@@ -93,20 +106,40 @@ impl Executor {
         for (host, ip) in &opts.overrides {
             builder = builder.resolve(host, SocketAddr::new(*ip, 0));
         }
+        let dns = Dns::new(opts.dns_server, opts.timeout)?;
+        if opts.dns_server.is_some() {
+            builder = builder.dns_resolver(Arc::new(dns.clone()));
+        }
+        if opts.keylog {
+            builder = builder.tls_sslkeylogfile(true);
+        }
         Ok(Executor {
             http: builder.build().context("building the HTTP client")?,
             overrides: opts.overrides,
             overrides_only: opts.overrides_only,
-            sip_tls: sip_tls(opts.ca_pem.as_deref())?,
+            sip_tls: sip_tls(opts.ca_pem.as_deref(), opts.keylog)?,
             timeout: opts.timeout,
             sip: Mutex::new(HashMap::new()),
+            dns,
+            probe_trust: Arc::new(ProbeTrust::new(opts.ca_pem)),
+            recorder: opts.recorder,
         })
     }
 
     /// Runs the sign-in to its end, handing every trace event to `on_trace` as it happens.
-    pub async fn drive(&self, signin: &mut SignIn, mut on_trace: impl FnMut(&TraceEvent)) {
+    /// With `progress`, the step in flight is shown on stderr (a terminal) and erased when
+    /// it completes.
+    pub async fn drive(
+        &self,
+        signin: &mut SignIn,
+        progress: bool,
+        mut on_trace: impl FnMut(&TraceEvent),
+    ) {
         loop {
             while let Some(ev) = signin.poll_trace() {
+                if progress {
+                    eprint!("\r\x1b[K");
+                }
                 on_trace(&ev);
             }
             if signin.outcome().is_some() {
@@ -115,9 +148,15 @@ impl Executor {
             let Some(action) = signin.poll_action(UtcTime::now_utc()) else {
                 return;
             };
+            let step = signin.current_step().map_or("", |s: Step| s.name());
+            if progress && let Some(s) = signin.current_step() {
+                eprint!("\r\x1b[K… {}", s.title());
+            }
             let (id, completion) = match action {
-                Action::Resolve { id, host } => (id, self.resolve(&host).await),
-                Action::Http { id, request } => (id, self.http(request).await),
+                Action::Resolve { id, host } => (id, self.resolve(step, &host).await),
+                Action::ResolveSrv { id, name } => (id, self.resolve_srv(step, &name).await),
+                Action::TlsProbe { id, host, port } => (id, self.probe(&host, port).await),
+                Action::Http { id, request } => (id, self.http(step, request).await),
                 Action::GenerateKey { id, address } => (id, generate_key(address).await),
                 Action::Sip {
                     id,
@@ -125,34 +164,144 @@ impl Executor {
                     port,
                     tls,
                     message,
-                } => (id, self.sip(&host, port, tls, &message).await),
+                } => (id, self.sip(step, &host, port, tls, &message).await),
             };
             signin.handle(UtcTime::now_utc(), id, completion, &mut OsEntropy);
         }
     }
 
-    async fn resolve(&self, host: &str) -> Completion {
+    /// The addresses of `host`: an override, else the resolver.
+    async fn addresses(&self, host: &str) -> Result<Vec<IpAddr>, String> {
         if let Some(ip) = self.overrides.get(&host.to_ascii_lowercase()) {
-            return Completion::Resolved(vec![*ip]);
+            return Ok(vec![*ip]);
         }
         if self.overrides_only {
-            return Completion::ResolveFailed(format!("{host}: no such name"));
+            return Err(format!("{host}: NXDOMAIN (no such name)"));
         }
-        match tokio::net::lookup_host((host, 0)).await {
-            Ok(addrs) => {
-                let mut ips: Vec<IpAddr> = addrs.map(|a| a.ip()).collect();
-                ips.dedup();
-                if ips.is_empty() {
-                    Completion::ResolveFailed(format!("{host}: no address"))
-                } else {
-                    Completion::Resolved(ips)
-                }
-            }
-            Err(e) => Completion::ResolveFailed(format!("{host}: {e}")),
+        self.dns.lookup_ip(host).await
+    }
+
+    async fn resolve(&self, step: &str, host: &str) -> Completion {
+        let started = UtcTime::now_utc();
+        let t = std::time::Instant::now();
+        let result = self.addresses(host).await;
+        self.recorder.dns(DnsRecord {
+            step: step.to_string(),
+            time: started,
+            name: host.to_string(),
+            rtype: "A".into(),
+            answers: result
+                .as_ref()
+                .map(|ips| ips.iter().map(|i| i.to_string()).collect())
+                .unwrap_or_default(),
+            error: result.as_ref().err().cloned(),
+            elapsed_ms: t.elapsed().as_secs_f64() * 1000.0,
+        });
+        match result {
+            Ok(ips) => Completion::Resolved(ips),
+            Err(e) => Completion::ResolveFailed(e),
         }
     }
 
-    async fn http(&self, request: HttpRequest) -> Completion {
+    async fn resolve_srv(&self, step: &str, name: &str) -> Completion {
+        let started = UtcTime::now_utc();
+        let t = std::time::Instant::now();
+        let result = if self.overrides_only {
+            Err(format!("{name}: NXDOMAIN (no such name)"))
+        } else {
+            self.dns.lookup_srv(name).await
+        };
+        self.recorder.dns(DnsRecord {
+            step: step.to_string(),
+            time: started,
+            name: name.to_string(),
+            rtype: "SRV".into(),
+            answers: result
+                .as_ref()
+                .map(|r| {
+                    r.iter()
+                        .map(|s| format!("{} {} {} {}", s.priority, s.weight, s.port, s.target))
+                        .collect()
+                })
+                .unwrap_or_default(),
+            error: result.as_ref().err().cloned(),
+            elapsed_ms: t.elapsed().as_secs_f64() * 1000.0,
+        });
+        match result {
+            Ok(r) => Completion::SrvRecords(r),
+            Err(e) => Completion::ResolveFailed(e),
+        }
+    }
+
+    async fn probe(&self, host: &str, port: u16) -> Completion {
+        let addrs: Vec<SocketAddr> = match self.addresses(host).await {
+            Ok(ips) => ips
+                .into_iter()
+                .map(|ip| SocketAddr::new(ip, port))
+                .collect(),
+            Err(e) => {
+                return Completion::TlsProbed(lyncd_client::TlsReport {
+                    connect: Err(TransportError::Connect(e)),
+                    versions: Vec::new(),
+                    chain: Vec::new(),
+                    trust: Err("not reached".into()),
+                });
+            }
+        };
+        let host = host.to_string();
+        let timeout = self.timeout;
+        let trust = self.probe_trust.clone();
+        match tokio::task::spawn_blocking(move || probe::probe(&host, &addrs, timeout, &trust))
+            .await
+        {
+            Ok(r) => Completion::TlsProbed(r),
+            Err(e) => Completion::TlsProbed(lyncd_client::TlsReport {
+                connect: Err(TransportError::Other(format!("the probe task failed: {e}"))),
+                versions: Vec::new(),
+                chain: Vec::new(),
+                trust: Err("not reached".into()),
+            }),
+        }
+    }
+
+    async fn http(&self, step: &str, request: HttpRequest) -> Completion {
+        let started = UtcTime::now_utc();
+        let t = std::time::Instant::now();
+        let mut exchange = HttpExchange {
+            step: step.to_string(),
+            started,
+            elapsed_ms: 0.0,
+            method: request.method.as_str().to_string(),
+            url: request.url.clone(),
+            request_headers: request.headers.clone(),
+            request_body: request.body.clone(),
+            response: None,
+            error: None,
+            server_ip: None,
+        };
+        let completion = self.http_send(request, &mut exchange).await;
+        exchange.elapsed_ms = t.elapsed().as_secs_f64() * 1000.0;
+        match &completion {
+            Completion::Response(r) => {
+                exchange.response = Some(HttpResponseRecord {
+                    status: r.status,
+                    status_text: reqwest::StatusCode::from_u16(r.status)
+                        .ok()
+                        .and_then(|s| s.canonical_reason())
+                        .unwrap_or("")
+                        .to_string(),
+                    headers: r.headers.clone(),
+                    body: r.body.clone(),
+                });
+            }
+            Completion::TransportFailed(e) => exchange.error = Some(e.to_string()),
+            _ => {}
+        }
+        self.recorder.http(exchange);
+        completion
+    }
+
+    async fn http_send(&self, request: HttpRequest, exchange: &mut HttpExchange) -> Completion {
         let method = match request.method {
             Method::Get => reqwest::Method::GET,
             Method::Post => reqwest::Method::POST,
@@ -168,6 +317,7 @@ impl Executor {
             Ok(r) => r,
             Err(e) => return Completion::TransportFailed(transport_error(&e)),
         };
+        exchange.server_ip = response.remote_addr().map(|a| a.ip().to_string());
         let status = response.status().as_u16();
         let headers = response
             .headers()
@@ -201,12 +351,12 @@ async fn generate_key(address: SipAddress) -> Completion {
 
 /// The TLS client for SIP connections: only the --ca-file CA when given (as for HTTPS), else
 /// the platform's verifier and roots.
-fn sip_tls(ca_pem: Option<&[u8]>) -> anyhow::Result<TlsConnector> {
+fn sip_tls(ca_pem: Option<&[u8]>, keylog: bool) -> anyhow::Result<TlsConnector> {
     let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
     let builder = rustls::ClientConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
         .context("TLS versions for SIP")?;
-    let config = match ca_pem {
+    let mut config = match ca_pem {
         Some(pem) => {
             use rustls_pki_types::pem::PemObject;
             let mut roots = rustls::RootCertStore::empty();
@@ -226,6 +376,9 @@ fn sip_tls(ca_pem: Option<&[u8]>) -> anyhow::Result<TlsConnector> {
                 .with_no_client_auth()
         }
     };
+    if keylog {
+        config.key_log = Arc::new(rustls::KeyLogFile::new());
+    }
     Ok(TlsConnector::from(Arc::new(config)))
 }
 
@@ -233,7 +386,38 @@ impl Executor {
     /// Sends `message` on the connection to host:port (opening it first if needed) and returns
     /// the next complete SIP message; keep-alive CRLFs are skipped. Any failure closes the
     /// connection.
-    async fn sip(&self, host: &str, port: u16, tls: bool, message: &[u8]) -> Completion {
+    async fn sip(
+        &self,
+        step: &str,
+        host: &str,
+        port: u16,
+        tls: bool,
+        message: &[u8],
+    ) -> Completion {
+        let peer = format!("{host}:{port} ({})", if tls { "tls" } else { "tcp" });
+        if !message.is_empty() {
+            self.recorder.sip(SipRecord {
+                step: step.to_string(),
+                time: UtcTime::now_utc(),
+                direction: Direction::Sent,
+                peer: peer.clone(),
+                message: message.to_vec(),
+            });
+        }
+        let completion = self.sip_exchange(host, port, tls, message).await;
+        if let Completion::SipResponse(bytes) = &completion {
+            self.recorder.sip(SipRecord {
+                step: step.to_string(),
+                time: UtcTime::now_utc(),
+                direction: Direction::Received,
+                peer,
+                message: bytes.clone(),
+            });
+        }
+        completion
+    }
+
+    async fn sip_exchange(&self, host: &str, port: u16, tls: bool, message: &[u8]) -> Completion {
         let mut conns = self.sip.lock().await;
         let key = (host.to_ascii_lowercase(), port, tls);
         let mut conn = match conns.remove(&key) {
@@ -248,7 +432,7 @@ impl Executor {
                 conn.stream
                     .write_all(message)
                     .await
-                    .map_err(|e| TransportError::Other(format!("sending: {e}")))?;
+                    .map_err(|e| io_error("sending", &e))?;
             }
             loop {
                 match conn.decoder.decode(&mut conn.buf) {
@@ -265,7 +449,7 @@ impl Executor {
                     .stream
                     .read_buf(&mut conn.buf)
                     .await
-                    .map_err(|e| TransportError::Other(format!("receiving: {e}")))?;
+                    .map_err(|e| io_error("receiving", &e))?;
                 if n == 0 {
                     return Err(TransportError::Other(
                         "the server closed the connection".into(),
@@ -290,27 +474,25 @@ impl Executor {
         port: u16,
         tls: bool,
     ) -> Result<SipConnection, TransportError> {
-        let addrs: Vec<SocketAddr> = match self.overrides.get(&host.to_ascii_lowercase()) {
-            Some(ip) => vec![SocketAddr::new(*ip, port)],
-            None if self.overrides_only => {
-                return Err(TransportError::Connect(format!("{host}: no such name")));
-            }
-            None => tokio::net::lookup_host((host, port))
-                .await
-                .map_err(|e| TransportError::Connect(format!("{host}: {e}")))?
-                .collect(),
-        };
+        let addrs: Vec<SocketAddr> = self
+            .addresses(host)
+            .await
+            .map_err(TransportError::Connect)?
+            .into_iter()
+            .map(|ip| SocketAddr::new(ip, port))
+            .collect();
         let connect = async {
-            let mut last = None;
+            let mut last = TransportError::Connect(format!("{host}: no address"));
             for addr in &addrs {
                 match TcpStream::connect(addr).await {
                     Ok(s) => return Ok(s),
-                    Err(e) => last = Some(format!("{addr}: {e}")),
+                    Err(e) if e.kind() == std::io::ErrorKind::ConnectionRefused => {
+                        last = TransportError::Refused(format!("{addr}: {e}"));
+                    }
+                    Err(e) => last = TransportError::Connect(format!("{addr}: {e}")),
                 }
             }
-            Err(TransportError::Connect(
-                last.unwrap_or_else(|| format!("{host}: no address")),
-            ))
+            Err(last)
         };
         let tcp = tokio::time::timeout(self.timeout, connect)
             .await
@@ -333,6 +515,16 @@ impl Executor {
             buf: BytesMut::with_capacity(16 * 1024),
             decoder: Decoder::new(Limits::default()),
         })
+    }
+}
+
+/// A read or write error on an open connection; a reset is worth telling apart.
+fn io_error(what: &str, e: &std::io::Error) -> TransportError {
+    match e.kind() {
+        std::io::ErrorKind::ConnectionReset | std::io::ErrorKind::BrokenPipe => {
+            TransportError::Reset(format!("{what}: {e}"))
+        }
+        _ => TransportError::Other(format!("{what}: {e}")),
     }
 }
 
@@ -359,6 +551,10 @@ fn transport_error(e: &reqwest::Error) -> TransportError {
     let all = chain.join(": ").to_ascii_lowercase();
     if e.is_timeout() {
         TransportError::Timeout
+    } else if all.contains("connection refused") {
+        TransportError::Refused(text)
+    } else if all.contains("connection reset") || all.contains("reset by peer") {
+        TransportError::Reset(text)
     } else if all.contains("certificate") || all.contains("tls") || all.contains("handshake") {
         TransportError::Tls(text)
     } else if e.is_connect() {

@@ -1,28 +1,31 @@
 //! `lyncd signin`: walk the sign-in against any deployment and say what happened at each step.
 
 pub mod cache;
+pub mod dns;
 pub mod exec;
+pub mod probe;
+pub mod record;
 pub mod render;
+pub mod report;
 
 use std::collections::HashMap;
-use std::net::IpAddr;
+use std::io::IsTerminal;
+use std::net::{IpAddr, SocketAddr};
+use std::path::Path;
 use std::process::ExitCode;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
-use lyncd_client::{Discovery, Outcome, SignIn, SignInConfig};
+use lyncd_client::{Checks, Discovery, Outcome, SignIn, SignInConfig};
 use lyncd_core::{OsEntropy, SipAddress, UtcTime};
 
 use crate::cli::SigninArgs;
 use exec::{Executor, ExecutorOptions};
+use record::Recorder;
 
-pub async fn run(args: SigninArgs) -> anyhow::Result<ExitCode> {
+pub async fn run(args: SigninArgs, verbosity: u8) -> anyhow::Result<ExitCode> {
     let address = SipAddress::parse(&args.address).map_err(|e| anyhow::anyhow!("{e}"))?;
-    let password = crate::password::read(
-        args.password_stdin,
-        &format!("Password for {address}: "),
-        false,
-    )?;
     let discovery = match &args.server {
         Some(s) => {
             let (host, port) = split_host_port(s, 443)?;
@@ -45,15 +48,43 @@ pub async fn run(args: SigninArgs) -> anyhow::Result<ExitCode> {
         let (host, ip) = parse_resolve(r)?;
         overrides.insert(host, ip);
     }
+    let dns_server = args.dns.as_deref().map(parse_dns_server).transpose()?;
     let ca_pem = match &args.ca_file {
         Some(p) => Some(std::fs::read(p).with_context(|| format!("reading {}", p.display()))?),
         None => None,
     };
+    for path in [&args.trace, &args.report].into_iter().flatten() {
+        check_writable(path)?;
+    }
+    // Usage is settled: now, and only now, ask for the password (once: no retry that could
+    // lock the account).
+    let password = crate::password::read(
+        args.password_stdin,
+        &format!("Password for {address}: "),
+        false,
+    )?;
+    if args.show_secrets {
+        eprintln!(
+            "lyncd: --show-secrets: passwords, tickets and tokens appear unmasked in the output, \
+             the trace and the report; do not share them"
+        );
+    }
+    let keylog = std::env::var_os("SSLKEYLOGFILE").is_some_and(|v| !v.is_empty());
+    if keylog {
+        eprintln!(
+            "lyncd: SSLKEYLOGFILE is set: TLS session keys are appended to it (anyone with that \
+             file can decrypt this run's traffic)"
+        );
+    }
+    let recorder = Arc::new(Recorder::new(verbosity, args.show_secrets));
     let executor = Executor::new(ExecutorOptions {
         ca_pem,
         overrides,
         overrides_only: false,
         timeout: Duration::from_secs(args.timeout.max(1)),
+        dns_server,
+        keylog,
+        recorder: recorder.clone(),
     })?;
     let cache = if args.no_cert_cache {
         None
@@ -76,7 +107,13 @@ pub async fn run(args: SigninArgs) -> anyhow::Result<ExitCode> {
     config.sip_server_ca = tls_dsk_ca;
     config.refresh = !args.no_refresh;
     config.sign_out = args.sign_out;
-    let result = walk(&executor, config, !args.json).await;
+    config.ucwa = args.ucwa;
+    if !args.no_checks {
+        config.checks = Checks::all();
+    }
+    let style = render::Style::detect(args.color);
+    let started = UtcTime::now_utc();
+    let result = walk(&executor, config, (!args.json).then_some(&style)).await;
     if let (Some(cache), Some(Outcome::SignedIn(s))) = (&cache, result.signin.outcome())
         && !s.certificate_from_cache
     {
@@ -91,16 +128,37 @@ pub async fn run(args: SigninArgs) -> anyhow::Result<ExitCode> {
             Err(e) => eprintln!("lyncd: the certificate could not be cached: {e:#}"),
         }
     }
+    let doc = render::document(
+        result.ok,
+        &result.steps,
+        result.signin.outcome(),
+        result.total_ms,
+    );
+    let doc = render::versioned(doc, &address, started, &result.steps);
+    if let Some(path) = &args.trace {
+        let recorded = recorder.take();
+        let har = lyncd_diag::har::build(&lyncd_diag::har::TraceInput {
+            creator_version: env!("CARGO_PKG_VERSION"),
+            http: &recorded.http,
+            sip: &recorded.sip,
+            dns: &recorded.dns,
+            show_secrets: args.show_secrets,
+            summary: doc.clone(),
+        });
+        write_private(path, serde_json::to_string_pretty(&har)?.as_bytes())?;
+        if !args.json {
+            println!("trace written to {}", path.display());
+        }
+    }
+    if let Some(path) = &args.report {
+        let page = report::page(&address, started, &result, !args.show_secrets);
+        write_private(path, page.as_bytes())?;
+        if !args.json {
+            println!("report written to {}", path.display());
+        }
+    }
     if args.json {
-        println!(
-            "{}",
-            render::document(
-                result.ok,
-                &result.steps,
-                result.signin.outcome(),
-                result.total_ms
-            )
-        );
+        println!("{doc}");
     }
     Ok(ExitCode::from(render::exit_code(result.signin.outcome())))
 }
@@ -112,17 +170,25 @@ pub struct Walked {
     pub total_ms: u64,
 }
 
-/// Runs a sign-in, printing each step as it completes when `table` is set.
-pub async fn walk(executor: &Executor, config: SignInConfig, table: bool) -> Walked {
-    let style = render::Style::detect();
+/// Runs a sign-in; with a style, prints the table on stdout as steps complete (and the step
+/// in flight on stderr when that is a terminal).
+pub async fn walk(
+    executor: &Executor,
+    config: SignInConfig,
+    table: Option<&render::Style>,
+) -> Walked {
     let started = Instant::now();
     let mut signin = SignIn::new(config, UtcTime::now_utc());
     let mut steps = Vec::new();
+    let progress = table.is_some() && std::io::stderr().is_terminal();
+    if let Some(style) = table {
+        println!("{}", render::header(style));
+    }
     executor
-        .drive(&mut signin, |ev| {
+        .drive(&mut signin, progress, |ev| {
             steps.push(ev.clone());
-            if table {
-                println!("{}", render::step_line(&style, steps.len(), ev));
+            if let Some(style) = table {
+                println!("{}", render::step_line(style, steps.len(), ev));
             }
         })
         .await;
@@ -131,10 +197,10 @@ pub async fn walk(executor: &Executor, config: SignInConfig, table: bool) -> Wal
         signin.outcome(),
         Some(Outcome::Discovered(_) | Outcome::SignedIn(_))
     );
-    if table {
+    if let Some(style) = table {
         println!(
             "\n{}",
-            render::outcome_text(&style, signin.outcome(), total_ms)
+            render::outcome_text(style, signin.outcome(), total_ms)
         );
     }
     Walked {
@@ -143,6 +209,51 @@ pub async fn walk(executor: &Executor, config: SignInConfig, table: bool) -> Wal
         ok,
         total_ms,
     }
+}
+
+/// `IP` or `IP:PORT` (`[v6]:PORT`), port 53 by default.
+fn parse_dns_server(s: &str) -> anyhow::Result<SocketAddr> {
+    if let Ok(a) = s.parse::<SocketAddr>() {
+        return Ok(a);
+    }
+    let ip: IpAddr = s
+        .trim_matches(['[', ']'])
+        .parse()
+        .with_context(|| format!("--dns takes IP[:PORT], got {s:?}"))?;
+    Ok(SocketAddr::new(ip, 53))
+}
+
+/// Fails before the sign-in (and before the password is used) if an output file cannot be
+/// written: the run is one credential attempt, so it must not be wasted.
+fn check_writable(path: &Path) -> anyhow::Result<()> {
+    let dir = path
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    anyhow::ensure!(
+        dir.is_dir(),
+        "cannot write {}: {} is not a directory",
+        path.display(),
+        dir.display()
+    );
+    Ok(())
+}
+
+/// Trace and report files may hold evidence about the user: readable by the owner only.
+fn write_private(path: &Path, data: &[u8]) -> anyhow::Result<()> {
+    use std::io::Write;
+    let mut opts = std::fs::OpenOptions::new();
+    opts.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        opts.mode(0o600);
+    }
+    let mut f = opts
+        .open(path)
+        .with_context(|| format!("writing {}", path.display()))?;
+    f.write_all(data)
+        .with_context(|| format!("writing {}", path.display()))
 }
 
 /// A random endpoint id per run (the Context / DeviceId a client sends).
