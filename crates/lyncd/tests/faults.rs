@@ -258,7 +258,11 @@ fn user_not_enabled_for_sip_is_decoded_from_ms_diagnostics() {
     // Certificate Provisioning refuses such a user first (28000); with a certificate from
     // before, the registrar would (4005).
     let codes = diagnostic_codes(&doc);
-    assert!(codes.contains(&28000) || codes.contains(&4005), "{}", doc["failure"]);
+    assert!(
+        codes.contains(&28000) || codes.contains(&4005),
+        "{}",
+        doc["failure"]
+    );
 }
 
 // Disabled account: refused before any ticket.
