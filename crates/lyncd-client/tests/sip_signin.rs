@@ -462,14 +462,19 @@ fn disabled_account_is_refused_in_the_servers_words() {
     let (signin, trace) = d.run(sip_config());
     let f = signin.outcome().and_then(|o| o.failure()).unwrap();
     assert_eq!(f.step, Step::TlsDskFinish);
-    assert_eq!(f.kind, FailureKind::SipRefused);
+    // 404 with ms-diagnostics 4005, decoded into the specific diagnosis.
+    assert_eq!(f.kind, FailureKind::UserNotSipEnabled);
     assert!(
-        f.got.starts_with("403 Forbidden with Warning \""),
+        f.got.starts_with("404 Not Found with Warning \""),
         "{}",
         f.got
     );
     assert!(f.got.contains("not enabled"), "{}", f.got);
-    assert!(f.explanation().contains("refused"));
+    assert_eq!(
+        f.diagnostics.iter().map(|d| d.code).collect::<Vec<_>>(),
+        [4005]
+    );
+    assert!(f.explanation().contains("not enabled for Lync"));
     assert!(!f.next_check().is_empty());
     assert!(!trace.last().unwrap().ok);
 }
