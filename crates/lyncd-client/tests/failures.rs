@@ -69,9 +69,10 @@ fn resolves_but_nothing_answers() {
                 Reply::Transport(TransportError::Timeout),
             ),
     );
+    // The most telling transport failure names the diagnosis: silence, not refusal.
     assert_eq!(
         (f.step, &f.kind),
-        (Step::Lyncdiscover, &FailureKind::NoDiscoveryAnswer)
+        (Step::Lyncdiscover, &FailureKind::TimedOut)
     );
     assert_eq!(trace.len(), 4, "{trace:#?}");
     assert!(

@@ -200,14 +200,15 @@ fn expired_client_certificate() {
 #[test]
 fn client_certificate_not_yet_valid() {
     let f = fixture();
-    let earlier = now() - Duration::hours(1);
+    // Certificates are back-dated one hour: two hours earlier they are not valid yet.
+    let earlier = now() - Duration::hours(2);
     let err = server_verdict(&f.server(), &f.client(), now(), earlier);
     assert!(
         matches!(err, TlsDskError::CertificateNotYetValid),
         "{err:?}"
     );
 
-    // The client judges the pool certificate (issued `now` − 5 min) at its own `now` too.
+    // The client judges the pool certificate (issued `now` − 1 h) at its own `now` too.
     let (hello, c1) = f.client().connect(TARGETNAME, earlier).unwrap();
     let (_, s1) = f.server().accept(&c1, now()).unwrap();
     let err = hello.step(&s1).unwrap_err();
