@@ -394,16 +394,7 @@ impl Store {
                 .execute(&mut *tx)
                 .await?
                 .rows_affected();
-        if updated == 0 {
-            return Err(StoreError::UnknownUser(address.to_string()));
-        }
-        let row = sqlx::query(USER_BY_KEY)
-            .bind(address.key())
-            .fetch_one(&mut *tx)
-            .await?;
-        let user = user_from_row(&row)?;
-        tx.commit().await?;
-        Ok(user)
+        Self::updated_user(tx, address, updated).await
     }
 
     /// Changes the flags `change` names and returns the updated record. An empty change is
@@ -431,7 +422,17 @@ impl Store {
         .execute(&mut *tx)
         .await?
         .rows_affected();
-        if updated == 0 {
+        Self::updated_user(tx, address, updated).await
+    }
+
+    /// The end of a one-user update: an unknown user changes nothing (the transaction is
+    /// dropped, so rolled back); otherwise the record as written is read back and committed.
+    async fn updated_user(
+        mut tx: sqlx::Transaction<'_, sqlx::Any>,
+        address: &SipAddress,
+        rows_affected: u64,
+    ) -> Result<User, StoreError> {
+        if rows_affected == 0 {
             return Err(StoreError::UnknownUser(address.to_string()));
         }
         let row = sqlx::query(USER_BY_KEY)

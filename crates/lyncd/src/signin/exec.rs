@@ -239,14 +239,7 @@ impl Executor {
                 .into_iter()
                 .map(|ip| SocketAddr::new(ip, port))
                 .collect(),
-            Err(e) => {
-                return Completion::TlsProbed(lyncd_client::TlsReport {
-                    connect: Err(TransportError::Connect(e)),
-                    versions: Vec::new(),
-                    chain: Vec::new(),
-                    trust: Err("not reached".into()),
-                });
-            }
+            Err(e) => return unprobed(TransportError::Connect(e)),
         };
         let host = host.to_string();
         let timeout = self.timeout;
@@ -255,12 +248,7 @@ impl Executor {
             .await
         {
             Ok(r) => Completion::TlsProbed(r),
-            Err(e) => Completion::TlsProbed(lyncd_client::TlsReport {
-                connect: Err(TransportError::Other(format!("the probe task failed: {e}"))),
-                versions: Vec::new(),
-                chain: Vec::new(),
-                trust: Err("not reached".into()),
-            }),
+            Err(e) => unprobed(TransportError::Other(format!("the probe task failed: {e}"))),
         }
     }
 
@@ -338,6 +326,16 @@ impl Executor {
             Err(e) => Completion::TransportFailed(transport_error(&e)),
         }
     }
+}
+
+/// A probe that never reached a TLS handshake.
+fn unprobed(why: TransportError) -> Completion {
+    Completion::TlsProbed(lyncd_client::TlsReport {
+        connect: Err(why),
+        versions: Vec::new(),
+        chain: Vec::new(),
+        trust: Err("not reached".into()),
+    })
 }
 
 /// Key generation is CPU-bound randomness: off the async threads.

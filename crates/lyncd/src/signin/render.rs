@@ -2,7 +2,7 @@
 
 use std::io::IsTerminal;
 
-use lyncd_client::lyncd_diag::cert::Severity;
+use lyncd_client::lyncd_diag::cert::{Finding, Severity};
 use lyncd_client::{Failure, Outcome, TraceEvent};
 use lyncd_core::{SipAddress, UtcTime};
 use serde_json::json;
@@ -179,6 +179,17 @@ pub fn step_json(ev: &TraceEvent) -> serde_json::Value {
     })
 }
 
+/// Every finding of a run with its step, worst first (the JSON document and the report list
+/// them the same way).
+pub fn all_findings(steps: &[TraceEvent]) -> Vec<(lyncd_client::Step, &Finding)> {
+    let mut all: Vec<(lyncd_client::Step, &Finding)> = steps
+        .iter()
+        .flat_map(|ev| ev.findings.iter().map(move |f| (ev.step, f)))
+        .collect();
+    all.sort_by_key(|(_, f)| std::cmp::Reverse(f.severity));
+    all
+}
+
 /// The document of `lyncd signin --json`: [`document`] plus the schema, the run's identity,
 /// and every finding of the run in one list (worst first).
 pub fn versioned(
@@ -187,20 +198,17 @@ pub fn versioned(
     started: UtcTime,
     steps: &[TraceEvent],
 ) -> serde_json::Value {
-    let mut findings: Vec<serde_json::Value> = Vec::new();
-    let mut all: Vec<(&TraceEvent, &lyncd_client::lyncd_diag::cert::Finding)> = steps
-        .iter()
-        .flat_map(|ev| ev.findings.iter().map(move |f| (ev, f)))
+    let findings: Vec<serde_json::Value> = all_findings(steps)
+        .into_iter()
+        .map(|(step, f)| {
+            json!({
+                "step": step.name(),
+                "severity": f.severity,
+                "code": f.code,
+                "message": f.message,
+            })
+        })
         .collect();
-    all.sort_by_key(|f| std::cmp::Reverse(f.1.severity));
-    for (ev, f) in all {
-        findings.push(json!({
-            "step": ev.step.name(),
-            "severity": f.severity,
-            "code": f.code,
-            "message": f.message,
-        }));
-    }
     if let Some(o) = doc.as_object_mut() {
         o.insert("schema".into(), json!(SCHEMA));
         o.insert(

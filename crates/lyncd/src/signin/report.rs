@@ -8,7 +8,7 @@ use lyncd_client::{Outcome, Step, TraceEvent};
 use lyncd_core::{SipAddress, UtcTime};
 
 use super::Walked;
-use super::render::step_exit_code;
+use super::render::{all_findings, step_exit_code};
 
 /// The lanes, left to right, in the order a sign-in meets them.
 const LANES: [(&str, &str); 8] = [
@@ -159,20 +159,17 @@ pub fn page(address: &SipAddress, started: UtcTime, walked: &Walked, mask: bool)
             ),
         ));
     }
-    let mut findings: Vec<(String, String, String)> = Vec::new();
-    let mut all: Vec<_> = steps
-        .iter()
-        .flat_map(|ev| ev.findings.iter().map(move |f| (ev.step, f)))
+    let findings: Vec<(String, String, String)> = all_findings(steps)
+        .into_iter()
+        .map(|(step, f)| {
+            let sev = match f.severity {
+                Severity::Error => "error",
+                Severity::Warning => "warning",
+                Severity::Info => "info",
+            };
+            (sev.into(), step.name().into(), f.message.clone())
+        })
         .collect();
-    all.sort_by_key(|f| std::cmp::Reverse(f.1.severity));
-    for (step, f) in all {
-        let sev = match f.severity {
-            Severity::Error => "error",
-            Severity::Warning => "warning",
-            Severity::Info => "info",
-        };
-        findings.push((sev.into(), step.name().into(), f.message.clone()));
-    }
     render_html(&Report {
         title: format!("lyncd sign-in report: {address}"),
         generated: started,
