@@ -17,7 +17,9 @@ step() { printf '\n==> %s\n' "$*"; }
 # --- system packages: a C toolchain (aws-lc-sys, rustls' crypto), OpenSSL headers
 # (TLS-DSK engine, CA keys), xmlsec1 (signature interop oracle in the tests), chromium and
 # fonts-dejavu-core (the HTML report is rendered headless and its screenshot checked; about
-# 2-4 s per report). The pidgin-sipe harness installs its own packages.
+# 2-4 s per report). The pidgin-sipe harness installs its own packages. postgresql: the tests
+# run the store on SQLite and on a private, throw-away PostgreSQL server that scripts/pg.sh
+# starts (and installs the `postgresql` package for, when missing) and removes on exit.
 pkgs="gcc g++ make pkg-config libssl-dev xmlsec1 ca-certificates chromium fonts-dejavu-core"
 missing=""
 for p in $pkgs; do
@@ -48,6 +50,19 @@ cargo fmt --all -- --check
 
 step "lint"
 cargo clippy --workspace --all-targets --locked -- -D warnings
+
+# The store's tests and the PostgreSQL paths run against a private server, unless
+# LYNCD_TEST_PG already names one; stopped and removed on exit, failure and interrupt alike.
+if [ -z "${LYNCD_TEST_PG:-}" ]; then
+  step "starting a private PostgreSQL (scripts/pg.sh)"
+  # Not `eval "$(scripts/pg.sh start)"` in one go: eval would hide a failed start.
+  pgenv=$(scripts/pg.sh start)
+  eval "$pgenv"
+  trap 'scripts/pg.sh stop || true' EXIT
+  trap 'exit 130' INT
+  trap 'exit 143' TERM
+fi
+export LYNCD_TEST_PG
 
 step "tests"
 cargo test --workspace --locked

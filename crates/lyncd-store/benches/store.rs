@@ -1,4 +1,6 @@
-//! Store operations on SQLite (WAL, synchronous=NORMAL) and the password check.
+//! Store operations on SQLite (WAL, synchronous=NORMAL) and, when `LYNCD_TEST_PG` names a
+//! server, on a fresh PostgreSQL database there (`…/sqlite`, `…/postgres`); and the password
+//! check.
 
 use std::hint::black_box;
 
@@ -6,7 +8,49 @@ use criterion::{Criterion, criterion_group, criterion_main};
 use lyncd_core::SipAddress;
 use lyncd_store::password::{dummy_verify, hash_password, verify_password};
 use lyncd_store::{NewUser, Store};
+use lyncd_testkit::TestDb;
 use time::macros::datetime;
+
+/// One benchmarked database; the directory or the test database lives as long as this.
+struct Backend {
+    name: &'static str,
+    store: Store,
+    _sqlite_dir: Option<tempfile::TempDir>,
+    _pg: Option<TestDb>,
+}
+
+fn backends(rt: &tokio::runtime::Runtime) -> Vec<Backend> {
+    let dir = match tempfile::tempdir() {
+        Ok(d) => d,
+        Err(e) => panic!("no temporary directory: {e}"),
+    };
+    let sqlite = match rt.block_on(Store::open_dir(dir.path())) {
+        Ok(s) => s,
+        Err(e) => panic!("cannot open the SQLite bench store: {e}"),
+    };
+    let mut all = vec![Backend {
+        name: "sqlite",
+        store: sqlite,
+        _sqlite_dir: Some(dir),
+        _pg: None,
+    }];
+    if lyncd_testkit::pg::server_url().is_some() {
+        let db = rt.block_on(TestDb::create());
+        let pg = match rt.block_on(Store::open_url(&db.url())) {
+            Ok(s) => s,
+            Err(e) => panic!("cannot open the PostgreSQL bench store: {e}"),
+        };
+        all.push(Backend {
+            name: "postgres",
+            store: pg,
+            _sqlite_dir: None,
+            _pg: Some(db),
+        });
+    } else {
+        eprintln!("store benches: LYNCD_TEST_PG not set, SQLite only");
+    }
+    all
+}
 
 fn store(c: &mut Criterion) {
     let now = datetime!(2026-11-25 12:00:00 UTC);
@@ -17,44 +61,54 @@ fn store(c: &mut Criterion) {
         Ok(rt) => rt,
         Err(e) => panic!("no tokio runtime: {e}"),
     };
-    let dir = match tempfile::tempdir() {
-        Ok(d) => d,
-        Err(e) => panic!("no temporary directory: {e}"),
-    };
-    let store = match rt.block_on(Store::open_dir(dir.path())) {
-        Ok(s) => s,
-        Err(e) => panic!("cannot open the bench store: {e}"),
-    };
+    let backends = backends(&rt);
     // Hashing costs ~20 ms; the store only keeps the string, so hash once.
     let phc = match hash_password("bench password", b"bench-salt-16byt") {
         Ok(p) => p,
         Err(e) => panic!("{e}"),
     };
 
-    let mut n = 0u64;
-    c.bench_function("store/add_user", |b| {
-        b.iter(|| {
-            n += 1;
-            let address = SipAddress::parse(&format!("user{n}@bench.test"));
-            let Ok(address) = address else {
-                panic!("bad bench address")
-            };
-            let new = NewUser {
-                address,
-                password_hash: phc.clone(),
-                display_name: Some(format!("User {n}")),
-                object_id: format!("oid-{n}"),
-            };
-            black_box(rt.block_on(store.add_user(new, now)))
-        })
-    });
+    let mut add = c.benchmark_group("store/add_user");
+    for backend in &backends {
+        let mut n = 0u64;
+        add.bench_function(backend.name, |b| {
+            b.iter(|| {
+                n += 1;
+                let address = SipAddress::parse(&format!("user{n}@bench.test"));
+                let Ok(address) = address else {
+                    panic!("bad bench address")
+                };
+                let new = NewUser {
+                    address,
+                    password_hash: phc.clone(),
+                    display_name: Some(format!("User {n}")),
+                    object_id: format!("oid-{n}"),
+                };
+                black_box(rt.block_on(backend.store.add_user(new, now)))
+            })
+        });
+    }
+    add.finish();
 
     let Ok(probe) = SipAddress::parse("user1@bench.test") else {
         panic!("bad bench address")
     };
-    c.bench_function("store/user lookup", |b| {
-        b.iter(|| black_box(rt.block_on(store.user(black_box(&probe)))))
-    });
+    let mut lookup = c.benchmark_group("store/user lookup");
+    for backend in &backends {
+        match rt.block_on(backend.store.user(&probe)) {
+            Ok(Some(_)) => {}
+            other => panic!("{}: the probe user is missing: {other:?}", backend.name),
+        }
+        lookup.bench_function(backend.name, |b| {
+            b.iter(|| black_box(rt.block_on(backend.store.user(black_box(&probe)))))
+        });
+    }
+    lookup.finish();
+
+    for backend in backends {
+        rt.block_on(backend.store.close());
+        // The PostgreSQL test database is dropped here.
+    }
 
     let mut pw = c.benchmark_group("password");
     pw.sample_size(20);

@@ -1,17 +1,25 @@
-//! lyncd's durable state: tenants, users and their credentials, service keys, and the user
-//! certificates the Certificate Provisioning service issued.
+//! lyncd's durable state: tenants, users and their credentials, service keys and their
+//! generations, the user certificates the Certificate Provisioning service issued, and the SIP
+//! registrations of every node.
 //!
-//! One [`Store`] over sqlx's `Any` driver. Today it runs on SQLite (one file in the data
-//! directory); PostgreSQL comes later with the *same* migrations and queries, which is why
-//! every statement here uses `$n` placeholders and only TEXT/BIGINT columns
-//! (design/dependencies.md §2.6).
+//! One [`Store`] over sqlx's `Any` driver, with two backends: SQLite (one file in the data
+//! directory, WAL; the zero-setup default) and PostgreSQL (`postgres://…`, shared by the nodes
+//! of a cluster). Both run the *same* migrations and the same statements, which is why every
+//! statement here uses `$n` placeholders, `ON CONFLICT`, and only TEXT/BIGINT columns
+//! (design/dependencies.md §2.6). No statement is written twice.
 //!
 //! Every write is one transaction that begins with its write statement (so SQLite takes the
-//! write lock up front and `busy_timeout` applies), and any error rolls the whole write back.
-//! Times are arguments (`now`) and are stored as whole unix seconds.
+//! write lock up front and `busy_timeout` applies), and any error rolls the whole write back:
+//! a write is either acknowledged and durable, or absent. Times are arguments (`now`) and are
+//! stored as whole unix seconds.
 #![forbid(unsafe_code)]
 
+mod generations;
 pub mod password;
+mod registrations;
+
+pub use generations::{KeyGeneration, TOKEN_KEY_NAMES};
+pub use registrations::Registration;
 
 use std::fmt;
 use std::path::Path;
@@ -27,9 +35,9 @@ static MIGRATOR: Migrator = sqlx::migrate!("./migrations");
 /// Name of the SQLite file inside the data directory.
 pub const DB_FILE: &str = "lyncd.db";
 
-/// How long a statement waits for another writer before giving up; must match the
-/// `PRAGMA busy_timeout` below (milliseconds).
-const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long a request waits for a database connection before the store reports the database
+/// unavailable (SQLite's `busy_timeout` below is the same 5 s).
+const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(5);
 
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -40,6 +48,14 @@ pub enum StoreError {
         path: String,
         #[source]
         source: Box<dyn std::error::Error + Send + Sync>,
+    },
+    /// The database could not be reached when opening it (refused, reset, timed out, shutting
+    /// down). Worth retrying: [`StoreError::is_transient`].
+    #[error("cannot reach the database at {path}: {source}")]
+    Unreachable {
+        path: String,
+        #[source]
+        source: sqlx::Error,
     },
     #[error("could not bring the database schema up to date: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
@@ -58,12 +74,96 @@ pub enum StoreError {
     /// [`Store::set_user_flags`] was asked to change nothing.
     #[error("no user setting to change was given")]
     NothingToChange,
+    /// The database cannot be reached: refused, reset or timed-out connections, a server
+    /// shutting down, a busy SQLite file. Nothing was written; retry later.
+    #[error("the database is unavailable ({0}); nothing was written, retry later")]
+    Unavailable(#[source] sqlx::Error),
+    /// The database refuses writes (a read-only file or `mode=ro`, a PostgreSQL standby or
+    /// `default_transaction_read_only`). Nothing was written.
+    #[error(
+        "the database refuses writes ({0}); lyncd needs a writable database (a PostgreSQL \
+         primary, a writable SQLite file)"
+    )]
+    ReadOnly(#[source] sqlx::Error),
     #[error("database error: {0}")]
-    Database(#[from] sqlx::Error),
+    Database(#[source] sqlx::Error),
     #[error(
         "a stored value could not be read back ({0}); the database was changed outside lyncd or is damaged"
     )]
     Corrupt(String),
+}
+
+impl StoreError {
+    /// Whether the same request may succeed later unchanged (the database is down, busy or
+    /// read-only for now): services answer 503 with `Retry-After` rather than an error.
+    pub fn is_transient(&self) -> bool {
+        matches!(
+            self,
+            StoreError::Unavailable(_) | StoreError::ReadOnly(_) | StoreError::Unreachable { .. }
+        )
+    }
+}
+
+impl From<sqlx::Error> for StoreError {
+    fn from(e: sqlx::Error) -> Self {
+        use sqlx::Error as E;
+        match &e {
+            E::Io(_) | E::Tls(_) | E::PoolTimedOut | E::PoolClosed | E::WorkerCrashed => {
+                StoreError::Unavailable(e)
+            }
+            E::Database(db) => match db.code().as_deref().map(classify_code) {
+                Some(Some(Transient::ReadOnly)) => StoreError::ReadOnly(e),
+                Some(Some(Transient::Unavailable)) => StoreError::Unavailable(e),
+                _ => StoreError::Database(e),
+            },
+            _ => StoreError::Database(e),
+        }
+    }
+}
+
+enum Transient {
+    Unavailable,
+    ReadOnly,
+}
+
+/// Classifies a backend error code: PostgreSQL SQLSTATEs are five characters, SQLite's
+/// (extended) result codes are numbers whose low byte is the primary code.
+fn classify_code(code: &str) -> Option<Transient> {
+    if let Ok(n) = code.parse::<u32>()
+        && code.len() < 5
+    {
+        return match n & 0xff {
+            8 => Some(Transient::ReadOnly), // SQLITE_READONLY*
+            // SQLITE_BUSY, SQLITE_LOCKED, SQLITE_IOERR, SQLITE_FULL, SQLITE_CANTOPEN
+            5 | 6 | 10 | 13 | 14 => Some(Transient::Unavailable),
+            _ => None,
+        };
+    }
+    match code {
+        // read_only_sql_transaction (a standby, or default_transaction_read_only)
+        "25006" => Some(Transient::ReadOnly),
+        // connection exceptions; admin/crash shutdown, cannot connect now; too many
+        // connections; serialization and deadlock failures (retryable by definition)
+        c if c.starts_with("08") => Some(Transient::Unavailable),
+        "57P01" | "57P02" | "57P03" | "53300" | "40001" | "40P01" => Some(Transient::Unavailable),
+        _ => None,
+    }
+}
+
+/// Which database a [`Store`] runs on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+impl fmt::Display for Backend {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Backend::Sqlite => "sqlite",
+            Backend::Postgres => "postgres",
+        })
+    }
 }
 
 /// A SIP domain served by this deployment.
@@ -160,11 +260,13 @@ pub struct CertificateRecord {
 #[derive(Clone)]
 pub struct Store {
     pool: AnyPool,
+    backend: Backend,
 }
 
 impl fmt::Debug for Store {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Store")
+            .field("backend", &self.backend)
             .field("connections", &self.pool.size())
             .finish_non_exhaustive()
     }
@@ -179,21 +281,42 @@ impl Store {
             source,
         };
         create_private_dir(data_dir).map_err(|e| open_err(Box::new(e)))?;
-        let url = sqlite_file_url(&data_dir.join(DB_FILE)).map_err(|e| open_err(e.into()))?;
-        Self::connect(&url, data_dir.display().to_string()).await
+        let file = data_dir.join(DB_FILE);
+        let url = sqlite_file_url(&file).map_err(|e| open_err(e.into()))?;
+        Self::connect(&url, data_dir.display().to_string(), Some(&file)).await
     }
 
-    /// Opens a database by URL (`sqlite://…`; PostgreSQL in a later milestone) and applies the
-    /// migrations.
+    /// Opens a database by URL — `sqlite://<path>[?mode=…]`, `sqlite::memory:`,
+    /// `postgres://user:password@host[:port]/database[?sslmode=…]` (or `postgresql://`) — and
+    /// applies the migrations. Errors name the URL without its password.
     pub async fn open_url(url: &str) -> Result<Store, StoreError> {
-        Self::connect(url, redact_url(url)).await
+        let shown = redact_url(url);
+        let file = sqlite_path_of(url);
+        Self::connect(url, shown, file.as_deref()).await
     }
 
-    async fn connect(url: &str, shown_as: String) -> Result<Store, StoreError> {
+    /// `sqlite_file`: the database file, for the lock that serializes migrations between
+    /// processes (PostgreSQL takes an advisory lock itself).
+    async fn connect(
+        url: &str,
+        shown_as: String,
+        sqlite_file: Option<&Path>,
+    ) -> Result<Store, StoreError> {
         sqlx::any::install_default_drivers();
         let open_err = |source: sqlx::Error| StoreError::Open {
             path: shown_as.clone(),
             source: Box::new(source),
+        };
+        let backend = if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            Backend::Postgres
+        } else if url.starts_with("sqlite:") {
+            Backend::Sqlite
+        } else {
+            return Err(StoreError::Open {
+                path: shown_as,
+                source: "the database URL must start with sqlite:, postgres:// or postgresql://"
+                    .into(),
+            });
         };
         let options: AnyConnectOptions = url.parse().map_err(open_err)?;
         let mut pool_options =
@@ -224,14 +347,74 @@ impl Store {
                 .idle_timeout(None)
                 .max_lifetime(None);
         }
+        let opening = |e: sqlx::Error| match StoreError::from(e) {
+            StoreError::Unavailable(source) => StoreError::Unreachable {
+                path: shown_as.clone(),
+                source,
+            },
+            StoreError::Database(e) => open_err(e),
+            other => other,
+        };
+        // One plain connection first: the pool would retry until its timeout and then report
+        // only "timed out", hiding the cause (refused, no such host, bad password).
+        let probe = sqlx::ConnectOptions::connect(&options)
+            .await
+            .map_err(opening)?;
+        sqlx::Connection::close(probe).await.map_err(opening)?;
         let pool = pool_options
-            .acquire_timeout(BUSY_TIMEOUT * 2)
+            .acquire_timeout(ACQUIRE_TIMEOUT)
             .connect_with(options)
             .await
-            .map_err(open_err)?;
-        MIGRATOR.run(&pool).await?;
-        tracing::debug!(database = %shown_as, "store opened");
-        Ok(Store { pool })
+            .map_err(opening)?;
+        {
+            // SQLite's migrator takes no lock of its own: two processes starting on a fresh
+            // file would both try to create the tables. Serialize them on a lock file.
+            let _lock = match sqlite_file {
+                Some(file) => {
+                    Some(
+                        MigrationLock::acquire(file)
+                            .await
+                            .map_err(|e| StoreError::Open {
+                                path: shown_as.clone(),
+                                source: Box::new(e),
+                            })?,
+                    )
+                }
+                None => None,
+            };
+            MIGRATOR.run(&pool).await.map_err(|e| match e {
+                sqlx::migrate::MigrateError::Execute(e) => StoreError::from(e),
+                other => StoreError::Migrate(other),
+            })?;
+        }
+        tracing::debug!(database = %shown_as, %backend, "store opened");
+        Ok(Store { pool, backend })
+    }
+
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    /// One round trip to the database (readiness checks).
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        sqlx::query("SELECT 1").execute(&self.pool).await?;
+        Ok(())
+    }
+
+    /// The highest migration applied (the schema version).
+    pub async fn schema_version(&self) -> Result<i64, StoreError> {
+        let row = sqlx::query("SELECT MAX(version) AS v FROM _sqlx_migrations WHERE success")
+            .fetch_one(&self.pool)
+            .await?;
+        Ok(row.try_get::<Option<i64>, _>("v")?.unwrap_or(0))
+    }
+
+    /// Every migration this lyncd knows, as (version, description).
+    pub fn known_migrations() -> Vec<(i64, String)> {
+        MIGRATOR
+            .iter()
+            .map(|m| (m.version, m.description.to_string()))
+            .collect()
     }
 
     /// Closes every connection; later calls fail. Lets SQLite checkpoint its WAL on shutdown.
@@ -691,6 +874,60 @@ fn sqlite_file_url(path: &Path) -> Result<String, String> {
     Ok(format!("sqlite://{escaped}?mode=rwc"))
 }
 
+/// The file behind a `sqlite://<path>` URL (not for in-memory databases).
+fn sqlite_path_of(url: &str) -> Option<std::path::PathBuf> {
+    if is_sqlite_memory(url) {
+        return None;
+    }
+    let rest = url
+        .strip_prefix("sqlite://")
+        .or_else(|| url.strip_prefix("sqlite:"))?;
+    let path = rest.split(['?', '#']).next().unwrap_or_default();
+    let mut decoded = Vec::with_capacity(path.len());
+    let bytes = path.as_bytes();
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%'
+            && let Some(b) = path
+                .get(i + 1..i + 3)
+                .and_then(|h| u8::from_str_radix(h, 16).ok())
+        {
+            decoded.push(b);
+            i += 3;
+            continue;
+        }
+        decoded.push(bytes[i]);
+        i += 1;
+    }
+    let path = String::from_utf8(decoded).ok()?;
+    (!path.is_empty()).then(|| std::path::PathBuf::from(path))
+}
+
+/// An exclusive lock on `<database file>.migrate-lock`, held while migrations run. The lock
+/// is the kernel's (flock): a process that dies releases it.
+struct MigrationLock {
+    _file: std::fs::File,
+}
+
+impl MigrationLock {
+    async fn acquire(db_file: &Path) -> std::io::Result<MigrationLock> {
+        let mut name = db_file.as_os_str().to_owned();
+        name.push(".migrate-lock");
+        let path = std::path::PathBuf::from(name);
+        tokio::task::spawn_blocking(move || {
+            let file = std::fs::OpenOptions::new()
+                .create(true)
+                .truncate(false)
+                .write(true)
+                .open(&path)?;
+            file.lock()?;
+            Ok(MigrationLock { _file: file })
+        })
+        .await
+        .map_err(std::io::Error::other)?
+    }
+}
+
 fn is_sqlite_memory(url: &str) -> bool {
     url.starts_with("sqlite:") && (url.contains(":memory:") || url.contains("mode=memory"))
 }
@@ -785,6 +1022,87 @@ mod tests {
             .unwrap()
             .unwrap();
         assert!(alice.enabled && alice.sip_enabled && alice.remote_access);
+    }
+
+    /// Keys written by a lyncd before migration 0004 become token key generation 1, active
+    /// since they were created; the CA stays where it was.
+    #[tokio::test]
+    async fn keys_of_an_older_schema_become_generation_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let old_migrations = dir.path().join("migrations");
+        std::fs::create_dir(&old_migrations).unwrap();
+        let source = Path::new(env!("CARGO_MANIFEST_DIR")).join("migrations");
+        for file in [
+            "0001_initial.sql",
+            "0002_certificates.sql",
+            "0003_user_flags.sql",
+        ] {
+            std::fs::copy(source.join(file), old_migrations.join(file)).unwrap();
+        }
+        let data = dir.path().join("data");
+        create_private_dir(&data).unwrap();
+        sqlx::any::install_default_drivers();
+        let url = sqlite_file_url(&data.join(DB_FILE)).unwrap();
+        let old = AnyPoolOptions::new().connect(&url).await.unwrap();
+        Migrator::new(old_migrations.as_path())
+            .await
+            .unwrap()
+            .run(&old)
+            .await
+            .unwrap();
+        for (name, at) in [
+            ("ca", 50),
+            ("idp-signing", 100),
+            ("webticket-signing", 101),
+            ("webticket-encryption", 102),
+            ("webticket-wrap", 103),
+        ] {
+            sqlx::query(
+                "INSERT INTO service_keys (name, material, created_at) VALUES ($1, $2, $3)",
+            )
+            .bind(name)
+            .bind(format!("material of {name}"))
+            .bind(at as i64)
+            .execute(&old)
+            .await
+            .unwrap();
+        }
+        old.close().await;
+
+        let store = Store::open_dir(&data).await.unwrap();
+        let generations = store.key_generations().await.unwrap();
+        assert_eq!(generations.len(), 1);
+        let g = &generations[0];
+        assert_eq!(g.generation, 1);
+        assert_eq!(g.created_at.unix_timestamp(), 100);
+        assert_eq!(g.activates_at.unix_timestamp(), 100);
+        assert_eq!(
+            g.keys.iter().map(|k| k.name.as_str()).collect::<Vec<_>>(),
+            crate::TOKEN_KEY_NAMES
+                .iter()
+                .copied()
+                .collect::<std::collections::BTreeSet<_>>()
+                .into_iter()
+                .collect::<Vec<_>>()
+        );
+        assert_eq!(
+            g.key("webticket-wrap").unwrap().material.expose(),
+            "material of webticket-wrap"
+        );
+        assert_eq!(
+            store.key("ca").await.unwrap().unwrap().material.expose(),
+            "material of ca"
+        );
+        assert_eq!(store.key("idp-signing").await.unwrap(), None);
+    }
+
+    /// A fresh database gets no generation from the migration: the first node creates one.
+    #[tokio::test]
+    async fn a_fresh_database_has_no_key_generation() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open_dir(dir.path()).await.unwrap();
+        assert!(store.key_generations().await.unwrap().is_empty());
+        assert_eq!(store.schema_version().await.unwrap(), 4);
     }
 
     #[tokio::test]
