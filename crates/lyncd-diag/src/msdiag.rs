@@ -842,6 +842,14 @@ static TABLE: &[Known] = &[
         "lyncd: a request other than REGISTER arrived without a valid TLS-DSK signature, or after its security association ended.",
         "Let the client sign in again (REGISTER); check that it signs every request.",
     ),
+    entry(
+        64010,
+        "Registration could not be stored",
+        false,
+        Server,
+        "lyncd: the registrar could not write the registration to its database (unreachable or read-only), so it did not acknowledge it.",
+        "Check the database the lyncd nodes share (lyncd's log names the cause and /readyz shows it); the client retries after Retry-After.",
+    ),
 ];
 
 #[cfg(test)]

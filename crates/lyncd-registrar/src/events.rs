@@ -7,6 +7,9 @@ use lyncd_tlsdsk::{ReplayError, TlsDskError};
 
 use crate::ConnId;
 
+/// `Retry-After` when the registrar's database is unavailable.
+pub const RETRY_AFTER_SECS: u32 = 10;
+
 /// Why a request was refused. Each variant maps to one SIP status, one diagnostic code (sent in
 /// `ms-diagnostics`, or `ms-diagnostics-public` for the codes Microsoft sends publicly) and one
 /// sentence that goes into the `Warning` header, which pidgin-sipe shows to its user.
@@ -67,6 +70,13 @@ pub enum Refusal {
     WrongConnection,
     #[error("the request is not signed: sign in (REGISTER with TLS-DSK) first")]
     NotSignedIn,
+    /// The registrar's database is unreachable or read-only: the account could not be looked
+    /// up, or the registration could not be stored, so nothing is acknowledged. (The cause,
+    /// which may name internal hosts, goes to the shell's log, not to the client.)
+    #[error(
+        "the registrar cannot use its database right now; nothing was registered, try again shortly"
+    )]
+    DatabaseUnavailable,
 }
 
 impl Refusal {
@@ -83,6 +93,7 @@ impl Refusal {
                 (404, "Not Found")
             }
             Refusal::Handshake(TlsDskError::Config(_)) => (500, "Server Internal Error"),
+            Refusal::DatabaseUnavailable => (503, "Service Unavailable"),
             _ => (403, "Forbidden"),
         }
     }
@@ -124,6 +135,16 @@ impl Refusal {
             Refusal::BadSignature => 64007,
             Refusal::WrongConnection => 64008,
             Refusal::NotSignedIn => 64009,
+            Refusal::DatabaseUnavailable => 64010,
+        }
+    }
+
+    /// Seconds the client should wait before retrying (`Retry-After`), for refusals that are
+    /// the server's passing trouble.
+    pub fn retry_after(&self) -> Option<u32> {
+        match self {
+            Refusal::DatabaseUnavailable => Some(RETRY_AFTER_SECS),
+            _ => None,
         }
     }
 

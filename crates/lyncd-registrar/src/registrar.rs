@@ -32,6 +32,9 @@ pub enum Account {
     /// Disabled: may not sign in at all.
     Disabled,
     Unknown,
+    /// The shell could not look the user up (its database is unavailable): refused with 503
+    /// and `Retry-After`, not as an unknown user.
+    Unavailable,
 }
 
 impl Account {
@@ -305,15 +308,42 @@ impl Registrar {
     }
 
     /// A connection ended: its handshakes, security associations and bindings go with it
-    /// (sip.md §5.4: an SA is gone on connection loss; the client registers again).
-    pub fn connection_closed(&mut self, conn: ConnId) {
+    /// (sip.md §5.4: an SA is gone on connection loss; the client registers again). Returns
+    /// the bindings dropped, for a shell that keeps them elsewhere too.
+    pub fn connection_closed(&mut self, conn: ConnId) -> Vec<Binding> {
         self.networks.remove(&conn);
         self.pending.retain(|_, p| p.conn != conn);
         self.sas.retain(|_, sa| sa.conn != conn);
+        let mut dropped = Vec::new();
         for list in self.bindings.values_mut() {
-            list.retain(|b| b.conn != conn);
+            let (gone, kept): (Vec<Binding>, Vec<Binding>) =
+                list.drain(..).partition(|b| b.conn == conn);
+            *list = kept;
+            dropped.extend(gone);
         }
         self.bindings.retain(|_, l| !l.is_empty());
+        dropped
+    }
+
+    /// The shell could not make durable the registration `msg` (a REGISTER this core just
+    /// answered 200 OK, which the shell must not send) created or refreshed: the binding is
+    /// forgotten and the client gets 503 with `Retry-After` and `ms-diagnostics: 64010`
+    /// instead, so no registration is acknowledged that the shell did not store.
+    pub fn registration_not_stored(
+        &mut self,
+        now: UtcTime,
+        conn: ConnId,
+        msg: &Message,
+        entropy: &mut dyn Entropy,
+    ) {
+        let aor = sender(msg).ok().map(|a| a.key());
+        if let (Some(aor), Ok(epid)) = (&aor, endpoint_epid(msg))
+            && let Some(list) = self.bindings.get_mut(aor)
+        {
+            list.retain(|b| !(b.epid == epid && b.conn == conn));
+            self.bindings.retain(|_, l| !l.is_empty());
+        }
+        self.refuse(now, conn, msg, aor, Refusal::DatabaseUnavailable, entropy);
     }
 
     /// Handles one message from `conn`. `account` is the store's view of the user in `From`
@@ -844,6 +874,7 @@ impl Registrar {
             Account::NotSipEnabled => Err(Refusal::NotSipEnabled(aor.to_string())),
             Account::Disabled => Err(Refusal::AccountNotEnabled(aor.to_string())),
             Account::Unknown => Err(Refusal::UnknownUser(aor.to_string())),
+            Account::Unavailable => Err(Refusal::DatabaseUnavailable),
         }
     }
 
@@ -1020,12 +1051,16 @@ impl Registrar {
         let text = quotable(&reason.to_string());
         let tag = random_hex(entropy, 5);
         let target = &self.config.targetname;
-        let response = dated_response(now, msg, code, phrase, &tag)
+        let mut response = dated_response(now, msg, code, phrase, &tag)
             .header("Warning", &format!("399 {target} \"{text}\""))
             .header(
                 reason.diagnostic_header(),
                 &msdiag::header_value(reason.diagnostic_code(), target),
-            )
+            );
+        if let Some(secs) = reason.retry_after() {
+            response = response.header("Retry-After", &secs.to_string());
+        }
+        let response = response
             .header("Server", &self.config.server_header)
             .build();
         self.transmits.push_back(Transmit {

@@ -717,7 +717,59 @@ fn connection_loss_forgets_the_endpoint() {
     let mut w = World::new();
     let mut ua = Ua::new(&w, "alice@contoso.com", 1);
     assert_eq!(ua.sign_in(&mut w).status(), Some(200));
-    w.registrar.connection_closed(1);
+    let dropped = w.registrar.connection_closed(1);
+    // The shell learns what went, to remove it from the shared store too.
+    assert_eq!(dropped.len(), 1);
+    assert_eq!(dropped[0].aor, "alice@contoso.com");
+    assert_eq!(dropped[0].epid, ua.epid);
     assert!(w.registrar.bindings("alice@contoso.com").is_empty());
     assert_eq!(w.registrar.security_associations(), 0);
+    assert!(w.registrar.connection_closed(1).is_empty());
+}
+
+/// The shell could not look the account up: 503 with Retry-After and 64010, not "unknown
+/// user", and nothing registered.
+#[test]
+fn an_unavailable_user_database_is_503_with_retry_after() {
+    let mut w = World::new();
+    let mut ua = Ua::new(&w, "alice@contoso.com", 1);
+    let (r, reason) = handshake_with(&mut w, &mut ua, Account::Unavailable);
+    assert_eq!(r.status(), Some(503), "{r:?}");
+    assert_eq!(r.header("Retry-After"), Some("10"));
+    assert_eq!(diagnostic(&r).code, 64010);
+    assert!(matches!(reason, Refusal::DatabaseUnavailable));
+    assert!(r.header("Warning").unwrap().contains("database"), "{r:?}");
+    assert!(w.registrar.bindings("alice@contoso.com").is_empty());
+    assert_eq!(w.registrar.security_associations(), 0);
+}
+
+/// The shell could not store the registration the core just answered 200 OK: the binding is
+/// forgotten and the core's answer for the shell to send instead is 503 with 64010.
+#[test]
+fn a_registration_the_shell_could_not_store_is_withdrawn() {
+    let mut w = World::new();
+    let mut ua = Ua::new(&w, "alice@contoso.com", 1);
+    assert_eq!(ua.sign_in(&mut w).status(), Some(200));
+    let _ = w.events();
+    let refresh = ua.register(&[]);
+    let refresh = ua.sign(refresh);
+    let ok = w.send(1, &refresh, Account::Enabled);
+    assert_eq!(ok.status(), Some(200));
+    assert_eq!(w.registrar.bindings("alice@contoso.com").len(), 1);
+
+    w.registrar
+        .registration_not_stored(w.now, 1, &refresh, &mut lyncd_core::OsEntropy);
+    let t = w.registrar.poll_transmit().expect("a 503 to send instead");
+    assert_eq!(t.conn, 1);
+    assert_eq!(t.message.status(), Some(503));
+    assert_eq!(t.message.header("Retry-After"), Some("10"));
+    assert_eq!(diagnostic(&t.message).code, 64010);
+    assert!(w.registrar.bindings("alice@contoso.com").is_empty());
+    assert!(w.events().iter().any(|e| matches!(
+        e,
+        Event::Refused {
+            reason: Refusal::DatabaseUnavailable,
+            ..
+        }
+    )));
 }

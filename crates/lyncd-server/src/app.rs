@@ -27,7 +27,9 @@ pub struct App {
     pub config: ServerConfig,
     pub urls: ServiceUrls,
     pub store: Store,
-    pub keys: ServiceKeys,
+    /// Swapped when another generation of token keys appears in the store; read it with
+    /// [`App::keys`].
+    keys: std::sync::RwLock<Arc<ServiceKeys>>,
     pub clock: Arc<dyn Clock>,
     /// Argon2 verifications cost ~20 ms of CPU each: at most one per core at a time, on the
     /// blocking pool, so a password spray cannot starve the other services.
@@ -36,6 +38,8 @@ pub struct App {
     /// Autodiscover links): the real service, or with `faults.certprov_unreachable` the same
     /// path on a port where nothing listens.
     pub certprov: String,
+    /// Readiness: whether the node is shutting down (`/readyz`).
+    pub health: crate::health::Health,
     /// Keeps the unreachable CertProv port bound (never listening) so nothing else takes it.
     _certprov_trap: Option<tokio::net::TcpSocket>,
 }
@@ -63,12 +67,32 @@ impl App {
             config,
             urls,
             store,
-            keys,
+            keys: std::sync::RwLock::new(Arc::new(keys)),
             clock,
             hashing: Semaphore::new(cores),
             certprov,
+            health: crate::health::Health::default(),
             _certprov_trap: certprov_trap,
         }
+    }
+
+    /// The keys as currently loaded (cheap: one `Arc` clone).
+    pub fn keys(&self) -> Arc<ServiceKeys> {
+        self.keys.read().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// Replaces the loaded keys (a new generation appeared in the store).
+    pub fn set_keys(&self, keys: ServiceKeys) {
+        *self.keys.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(keys);
+    }
+
+    /// The longest any token this node issues stays valid, plus the tolerated clock skew: how
+    /// long a retired key generation must keep verifying.
+    pub fn max_token_lifetime(&self) -> time::Duration {
+        let t = &self.config.tokens;
+        time::Duration::seconds(
+            i64::from(t.idp_token_secs.max(t.web_ticket_secs)) + i64::from(t.clock_skew_secs),
+        )
     }
 
     /// The server's time: the clock, shifted by `faults.clock_skew_secs`.

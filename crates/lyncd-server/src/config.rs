@@ -9,6 +9,12 @@ use serde::Deserialize;
 #[derive(Clone, Debug, Default, Deserialize, PartialEq, Eq)]
 #[serde(deny_unknown_fields, default)]
 pub struct ServerConfig {
+    /// Where the store lives: `postgres://user:password@host/db` (or `postgresql://`, shared by
+    /// the nodes of a cluster) or `sqlite://…`. Unset: the SQLite file in the data directory.
+    /// `lyncd serve --database URL` wins over this. A top-level key: in the TOML file it must
+    /// come before the first `[section]`.
+    pub database: Option<String>,
+    pub node: Node,
     pub names: Names,
     pub listen: Listen,
     pub public: Public,
@@ -21,6 +27,38 @@ pub struct ServerConfig {
     pub dns: Option<Dns>,
     /// Fault injection, for tests: everything off by default (see [`crate::faults`]).
     pub faults: crate::faults::Faults,
+    pub shutdown: Shutdown,
+}
+
+/// `[node]`: this server's identity among the nodes sharing one database.
+#[derive(Clone, Debug, Default, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields, default)]
+pub struct Node {
+    /// Marks the SIP registrations this node holds and names it in `/readyz`. Default: the
+    /// host name, else `lyncd`. Must differ between nodes.
+    pub name: Option<String>,
+}
+
+/// `[shutdown]`: what happens on SIGTERM or ctrl-c.
+#[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields, default)]
+pub struct Shutdown {
+    /// Seconds between `/readyz` turning 503 and the listeners closing, while everything is
+    /// still served: set it to the load balancer's health-check interval × the failures it
+    /// needs to take a node out, so no new client is sent to a node that is going away.
+    pub drain_secs: u32,
+    /// Seconds requests in flight get to finish once the listeners are closed; what is still
+    /// running then is cut off.
+    pub grace_secs: u32,
+}
+
+impl Default for Shutdown {
+    fn default() -> Self {
+        Shutdown {
+            drain_secs: 0,
+            grace_secs: 10,
+        }
+    }
 }
 
 /// `[dns]`: an authoritative zone per tenant domain (lyncdiscover, SIP SRV and A records) plus
@@ -35,6 +73,10 @@ pub struct Dns {
     pub address: Option<IpAddr>,
     /// TTL of every record, and of negative answers (seconds).
     pub ttl: u32,
+    /// Per-name A (or AAAA) records that override `address`, e.g. to send a client's web half
+    /// to one node and its SIP half to another: `{ "lyncfe.contoso.com" = "10.0.0.6" }`. Names
+    /// that are no record of the zone yet (another node's host) are added.
+    pub hosts: BTreeMap<String, IpAddr>,
 }
 
 impl Default for Dns {
@@ -43,6 +85,7 @@ impl Default for Dns {
             listen: SocketAddr::from(([127, 0, 0, 1], 5353)),
             address: None,
             ttl: 60,
+            hosts: BTreeMap::new(),
         }
     }
 }
@@ -73,6 +116,10 @@ pub struct Listen {
     /// SIP over plain TCP (off by default: sign-in secrets are protected by TLS-DSK, but the
     /// rest of the traffic would not be encrypted).
     pub sip_tcp: Option<SocketAddr>,
+    /// Plain HTTP for operators and load balancers: `/healthz`, `/readyz` and
+    /// `/registrations`. Off by default; bind it to an internal address only (it lists who is
+    /// signed in).
+    pub admin: Option<SocketAddr>,
 }
 
 /// The registrar.
@@ -155,6 +202,7 @@ impl Default for Listen {
             http: Some(SocketAddr::from(([127, 0, 0, 1], 80))),
             sip_tls: Some(SocketAddr::from(([127, 0, 0, 1], 5061))),
             sip_tcp: None,
+            admin: None,
         }
     }
 }
@@ -198,6 +246,12 @@ pub enum ConfigError {
     BadInternalNetwork { value: String, network: String },
     #[error("configuration: dns.ttl must be at most 86400 seconds")]
     BadDnsTtl,
+    #[error("configuration: database must be a postgres://, postgresql:// or sqlite: URL, got {0}")]
+    BadDatabase(String),
+    #[error("configuration: node.name = {0:?} must be 1 to 253 letters, digits, '.', '-' or '_'")]
+    BadNodeName(String),
+    #[error("configuration: shutdown.drain_secs and shutdown.grace_secs must be at most 3600")]
+    BadShutdown,
     #[error("configuration: faults.{key}: {why}")]
     BadFault { key: &'static str, why: String },
 }
@@ -273,11 +327,44 @@ impl ServerConfig {
         if self.dns.as_ref().is_some_and(|d| d.ttl > 86_400) {
             return Err(ConfigError::BadDnsTtl);
         }
+        if let Some(name) = self
+            .dns
+            .iter()
+            .flat_map(|d| d.hosts.keys())
+            .find(|n| !is_host_name(n) || n.eq_ignore_ascii_case("localhost"))
+        {
+            return Err(ConfigError::BadName {
+                field: "dns.hosts",
+                value: name.clone(),
+            });
+        }
+        if let Some(url) = &self.database
+            && !is_database_url(url)
+        {
+            return Err(ConfigError::BadDatabase(lyncd_store::redact_url(url)));
+        }
+        if let Some(name) = &self.node.name
+            && !is_node_name(name)
+        {
+            return Err(ConfigError::BadNodeName(name.clone()));
+        }
+        if self.shutdown.drain_secs > 3600 || self.shutdown.grace_secs > 3600 {
+            return Err(ConfigError::BadShutdown);
+        }
         self.faults.validate().map_err(|e| ConfigError::BadFault {
             key: e.key,
             why: e.why,
         })?;
         Ok(())
+    }
+
+    /// This node's name: `[node] name`, else the host name, else `lyncd`. It marks the SIP
+    /// registrations this node holds and is shown by `/readyz`.
+    pub fn node_name(&self) -> String {
+        match &self.node.name {
+            Some(name) => name.clone(),
+            None => host_name().to_string(),
+        }
     }
 
     pub fn public_https_port(&self) -> u16 {
@@ -290,6 +377,31 @@ impl ServerConfig {
             .or(self.listen.sip_tls.map(|a| a.port()))
             .unwrap_or(5061)
     }
+}
+
+/// The system's host name (read once), or `lyncd` when it is unknown or not a valid node name.
+fn host_name() -> &'static str {
+    static NAME: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    NAME.get_or_init(|| {
+        ["/proc/sys/kernel/hostname", "/etc/hostname"]
+            .iter()
+            .filter_map(|f| std::fs::read_to_string(f).ok())
+            .chain(std::env::var("HOSTNAME").ok())
+            .map(|n| n.trim().to_string())
+            .find(|n| is_node_name(n))
+            .unwrap_or_else(|| "lyncd".to_string())
+    })
+}
+
+fn is_node_name(name: &str) -> bool {
+    (1..=253).contains(&name.len())
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b'_'))
+}
+
+fn is_database_url(url: &str) -> bool {
+    url.starts_with("postgres://") || url.starts_with("postgresql://") || url.starts_with("sqlite:")
 }
 
 /// `localhost` or a DNS name with at least two labels.
@@ -395,5 +507,77 @@ mod tests {
         let cfg = ServerConfig::from_toml("[tokens]\nuser_certificate_hours = 24").unwrap();
         assert_eq!(cfg.tokens.user_certificate_hours, 24);
         assert_eq!(ServerConfig::default().tokens.user_certificate_hours, 8);
+    }
+
+    #[test]
+    fn cluster_keys_parse_and_are_checked() {
+        let cfg = ServerConfig::from_toml(
+            r#"
+            database = "postgres://lyncd:s3cret@db.contoso.com/lyncd"
+            [node]
+            name = "fe-1.contoso.com"
+            [listen]
+            admin = "127.0.0.1:8081"
+            [shutdown]
+            drain_secs = 15
+            "#,
+        )
+        .unwrap();
+        assert_eq!(
+            cfg.database.as_deref(),
+            Some("postgres://lyncd:s3cret@db.contoso.com/lyncd")
+        );
+        assert_eq!(cfg.node_name(), "fe-1.contoso.com");
+        assert_eq!(
+            cfg.listen.admin,
+            Some(SocketAddr::from(([127, 0, 0, 1], 8081)))
+        );
+        assert_eq!(cfg.shutdown.drain_secs, 15);
+        assert_eq!(cfg.shutdown.grace_secs, 10);
+
+        let defaults = ServerConfig::default();
+        assert_eq!(defaults.database, None);
+        assert_eq!(defaults.listen.admin, None);
+        assert_eq!(
+            defaults.shutdown,
+            Shutdown {
+                drain_secs: 0,
+                grace_secs: 10
+            }
+        );
+        assert!(
+            is_node_name(&defaults.node_name()),
+            "{}",
+            defaults.node_name()
+        );
+
+        let e = ServerConfig::from_toml("database = \"mysql://u:hunter2@h/db\"").unwrap_err();
+        assert!(matches!(e, ConfigError::BadDatabase(_)), "{e}");
+        assert!(!e.to_string().contains("hunter2"), "{e}");
+        let e = ServerConfig::from_toml("[node]\nname = \"fe 1\"").unwrap_err();
+        assert!(matches!(e, ConfigError::BadNodeName(_)), "{e}");
+        let e = ServerConfig::from_toml("[shutdown]\ngrace_secs = 7200").unwrap_err();
+        assert!(matches!(e, ConfigError::BadShutdown), "{e}");
+    }
+
+    #[test]
+    fn database_passwords_are_redacted() {
+        for (url, shown) in [
+            (
+                "postgres://lyncd:s3cret@db:5432/lyncd?sslmode=require",
+                "postgres://lyncd:***@db:5432/lyncd?sslmode=require",
+            ),
+            (
+                "postgresql://db/lyncd?user=lyncd&password=s3cret",
+                "postgresql://db/lyncd?user=lyncd&password=***",
+            ),
+            ("postgres://lyncd@db/lyncd", "postgres://lyncd@db/lyncd"),
+            (
+                "sqlite:///var/lib/lyncd/lyncd.db?mode=rwc",
+                "sqlite:///var/lib/lyncd/lyncd.db?mode=rwc",
+            ),
+        ] {
+            assert_eq!(lyncd_store::redact_url(url), shown);
+        }
     }
 }

@@ -130,6 +130,15 @@ pub fn records(
             });
         }
     }
+    // `dns.hosts` wins over `address` for the names it lists, and adds those it does not find.
+    for (host, host_ip) in &dns.hosts {
+        let host = host.to_ascii_lowercase();
+        out.retain(|e| !matches!(e, Entry::Address { name, .. } if *name == host));
+        out.insert(Entry::Address {
+            name: host,
+            ip: *host_ip,
+        });
+    }
     out
 }
 
@@ -434,6 +443,66 @@ mod tests {
         assert_eq!(address(&cfg, &dns), "10.0.0.5".parse::<IpAddr>().unwrap());
         // localhost is nobody's DNS business: the default configuration publishes no host.
         assert!(records(&cfg, &dns, &[], 5061).is_empty());
+    }
+
+    #[test]
+    fn hosts_override_the_address_per_name_and_add_names() {
+        // A split lab: the web services on one node, the SIP pool and another node's web host
+        // on the second.
+        let cfg = config(&format!(
+            "{LAB}\naddress = \"127.0.0.1\"\n\
+             hosts = {{ \"LyncFE.contoso.com\" = \"127.0.0.2\", \"lyncweb-b.contoso.com\" = \"127.0.0.2\", \"login.fabrikam.net\" = \"::1\" }}\n"
+        ));
+        let dns = cfg.dns.clone().unwrap();
+        let records = records(&cfg, &dns, &["contoso.com".into()], 5061);
+        let a = |name: &str| -> Vec<IpAddr> {
+            records
+                .iter()
+                .filter_map(|e| match e {
+                    Entry::Address { name: n, ip } if n == name => Some(*ip),
+                    _ => None,
+                })
+                .collect()
+        };
+        let (one, two): (IpAddr, IpAddr) =
+            ("127.0.0.1".parse().unwrap(), "127.0.0.2".parse().unwrap());
+        assert_eq!(
+            a("lyncfe.contoso.com"),
+            [two],
+            "one record per name, the override"
+        );
+        assert_eq!(
+            a("lyncweb-b.contoso.com"),
+            [two],
+            "a name of no configuration is added"
+        );
+        assert_eq!(a("login.fabrikam.net"), ["::1".parse::<IpAddr>().unwrap()]);
+        for name in [
+            "lyncweb.contoso.com",
+            "lyncdiscover.contoso.com",
+            "sip.contoso.com",
+            "login.microsoftonline.com",
+        ] {
+            assert_eq!(a(name), [one], "{name}");
+        }
+        // The SRV records still name the pool, which now points at the second node.
+        assert!(records.contains(&Entry::Srv {
+            name: "_sipinternaltls._tcp.contoso.com".into(),
+            target: "lyncfe.contoso.com".into(),
+            port: 5061
+        }));
+        // Names outside every tenant get a zone of their own; the zones build.
+        let origins = origins(&["contoso.com".into()], &records);
+        assert!(origins.contains("login.fabrikam.net"), "{origins:?}");
+        catalog(&origins, &records, 60).unwrap();
+        // Host names only.
+        for bad in ["\"not a name\" = \"10.0.0.1\"", "localhost = \"10.0.0.1\""] {
+            let e = ServerConfig::from_toml(&format!("[dns]\nhosts = {{ {bad} }}")).unwrap_err();
+            assert!(e.to_string().contains("dns.hosts"), "{e}");
+        }
+        assert!(
+            ServerConfig::from_toml("[dns]\nhosts = { \"a.contoso.com\" = \"nope\" }").is_err()
+        );
     }
 
     #[test]

@@ -58,12 +58,33 @@ pub fn http_date(now: UtcTime) -> String {
 
 async fn dispatch(app: Arc<App>, listener: Listener, req: Request) -> Response {
     let (parts, body) = req.into_parts();
+    let mut response = match crate::health::probe(&app, &parts.method, parts.uri.path()).await {
+        Some(reply) => reply.into_response(),
+        None => route(&app, listener, parts, body).await,
+    };
+    if app.health.is_draining() {
+        // Shutting down: no new request on this connection, so keep-alive clients reconnect
+        // (through the load balancer, to another node).
+        response.headers_mut().insert(
+            axum::http::header::CONNECTION,
+            HeaderValue::from_static("close"),
+        );
+    }
+    response
+}
+
+async fn route(
+    app: &App,
+    listener: Listener,
+    parts: axum::http::request::Parts,
+    body: Body,
+) -> Response {
     let path = parts.uri.path().to_ascii_lowercase();
     let query = parts.uri.query();
     let https = listener == Listener::Https;
     let reply = match (&parts.method, path.as_str()) {
         (&Method::GET, "/" | "/autodiscover/autodiscoverservice.svc/root") => {
-            discover::root(&app, query, &parts.headers, !https).await
+            discover::root(app, query, &parts.headers, !https).await
         }
         _ if !https => Reply::text(
             StatusCode::NOT_FOUND,
@@ -73,26 +94,26 @@ async fn dispatch(app: Arc<App>, listener: Listener, req: Request) -> Response {
             &Method::GET,
             "/autodiscover/autodiscoverservice.svc/root/user"
             | "/autodiscover/autodiscoverservice.svc/root/oauth/user",
-        ) => discover::user(&app, &parts.headers).await,
-        (&Method::GET, "/webticket/webticketservice.svc/mex") => webticket::mex(&app),
-        (&Method::GET, "/certprov/certprovisioningservice.svc/mex") => certprov::mex(&app),
+        ) => discover::user(app, &parts.headers).await,
+        (&Method::GET, "/webticket/webticketservice.svc/mex") => webticket::mex(app),
+        (&Method::GET, "/certprov/certprovisioningservice.svc/mex") => certprov::mex(app),
         (&Method::GET, "/certprov/certprovisioningservice.svc")
             if query.is_some_and(|q| q.eq_ignore_ascii_case("wsdl")) =>
         {
-            certprov::mex(&app)
+            certprov::mex(app)
         }
-        (&Method::GET, "/getuserrealm.srf") => idp::realm(&app, query),
+        (&Method::GET, "/getuserrealm.srf") => idp::realm(app, query),
         (&Method::POST, p) => match read_body(body).await {
             Err(reply) => reply,
             Ok(bytes) => match p {
                 "/webticket/webticketservice.svc/wsfedbearer" => {
-                    webticket::issue(&app, &bytes).await
+                    webticket::issue(app, &bytes).await
                 }
-                "/webticket/oauthtoken" => oauth::token(&app, &bytes).await,
+                "/webticket/oauthtoken" => oauth::token(app, &bytes).await,
                 "/certprov/certprovisioningservice.svc/webticket_proof_sha1" => {
-                    certprov::issue(&app, &bytes).await
+                    certprov::issue(app, &bytes).await
                 }
-                "/rst2.srf" => idp::rst2(&app, &bytes).await,
+                "/rst2.srf" => idp::rst2(app, &bytes).await,
                 _ => Reply::empty(StatusCode::NOT_FOUND),
             },
         },

@@ -9,6 +9,7 @@ pub mod config;
 pub mod diagnostics;
 pub mod dns;
 pub mod faults;
+pub mod health;
 pub mod http;
 pub mod keys;
 pub mod reply;

@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::server::graceful::GracefulShutdown;
+use lyncd_core::OsEntropy;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinSet;
@@ -50,21 +51,45 @@ pub struct Running {
     pub sip_tcp: Option<SocketAddr>,
     /// The DNS server's address (UDP and TCP), when `[dns]` is configured.
     pub dns: Option<SocketAddr>,
+    /// The admin listener (`/healthz`, `/readyz`, `/registrations`), when configured.
+    pub admin: Option<SocketAddr>,
+    app: Arc<App>,
     stop: watch::Sender<bool>,
     tasks: JoinSet<()>,
 }
 
 impl Running {
-    /// Stops accepting, lets requests in flight finish (up to 10 s), then returns.
+    /// Stops gracefully, in the order a load balancer needs (`[shutdown]`): `/readyz` answers
+    /// 503 at once; everything is still served for `drain_secs`; then the listeners close, SIP
+    /// connections are closed, and HTTP requests in flight get `grace_secs` to finish before
+    /// they are cut off. The store stays open: its owner closes it.
     pub async fn shutdown(mut self) {
+        let timing = self.app.config.shutdown.clone();
+        self.app.health.start_draining();
+        if timing.drain_secs > 0 {
+            tracing::info!(
+                "shutdown: /readyz answers 503 now; still serving for {} s (shutdown.drain_secs) so load balancers stop sending clients",
+                timing.drain_secs
+            );
+            tokio::time::sleep(Duration::from_secs(timing.drain_secs.into())).await;
+        } else {
+            tracing::info!("shutdown: /readyz answers 503 now");
+        }
+        tracing::info!(
+            "shutdown: listeners closed, SIP connections closing; requests in flight get up to {} s (shutdown.grace_secs)",
+            timing.grace_secs
+        );
         let _ = self.stop.send(true);
         let drain = async { while self.tasks.join_next().await.is_some() {} };
-        if tokio::time::timeout(Duration::from_secs(10), drain)
-            .await
-            .is_err()
-        {
-            tracing::warn!("shutdown: some requests did not finish within 10 s and were cut off");
+        let grace = Duration::from_secs(timing.grace_secs.into());
+        if tokio::time::timeout(grace, drain).await.is_err() {
+            tracing::warn!(
+                "shutdown: some requests did not finish within {} s and were cut off",
+                timing.grace_secs
+            );
             self.tasks.abort_all();
+        } else {
+            tracing::info!("shutdown: every request in flight finished");
         }
     }
 }
@@ -109,10 +134,14 @@ pub async fn start(app: Arc<App>) -> Result<Running, StartError> {
         Some(d) => Some(bind_dns(d.listen).await?),
         None => None,
     };
+    let admin = match cfg.listen.admin {
+        Some(a) => Some(bind(a, "the admin listener").await?),
+        None => None,
+    };
 
     let tenants = tenant_domains(&app).await?;
     let resolver = Arc::new(CertResolver::new(
-        &app.keys.ca,
+        &app.keys().ca,
         certificate_names(cfg, &tenants),
         app.now(),
         cfg.faults.https_certificate,
@@ -130,6 +159,7 @@ pub async fn start(app: Arc<App>) -> Result<Running, StartError> {
         sip.as_ref().and_then(|l| l.local_addr().ok()),
         sip_tcp.as_ref().and_then(|l| l.local_addr().ok()),
         dns.as_ref().and_then(|l| l.local_addr().ok()),
+        admin.as_ref().and_then(|l| l.local_addr().ok()),
     );
 
     let https_front = if cfg.faults.reset_https {
@@ -151,6 +181,14 @@ pub async fn start(app: Arc<App>) -> Result<Running, StartError> {
             stop_rx.clone(),
         ));
     }
+    if let Some(l) = admin {
+        tasks.spawn(serve_http(
+            l,
+            Front::Plain,
+            crate::health::admin_router(app.clone()),
+            stop_rx.clone(),
+        ));
+    }
     if sip.is_some() || sip_tcp.is_some() {
         let registrar = crate::sip::SipService::new(app.clone())?;
         if let Some(l) = sip {
@@ -160,6 +198,7 @@ pub async fn start(app: Arc<App>) -> Result<Running, StartError> {
         if let Some(l) = sip_tcp {
             tasks.spawn(registrar.clone().serve(l, None, stop_rx.clone()));
         }
+        tasks.spawn(registrar.clone().purge_expired(stop_rx.clone()));
         tasks.spawn(registrar.timers(stop_rx.clone()));
     }
     if let (Some(listener), Some(config)) = (dns, &cfg.dns) {
@@ -173,14 +212,17 @@ pub async fn start(app: Arc<App>) -> Result<Running, StartError> {
         tasks.spawn(crate::dns::serve(listener, zones.clone(), stop_rx.clone()));
         tasks.spawn(refresh_zones(app.clone(), zones, stop_rx.clone()));
     }
+    tasks.spawn(reload_keys(app.clone(), stop_rx.clone()));
     tasks.spawn(refresh_certificate(app.clone(), resolver, stop_rx));
-    tracing::info!(https = %addrs.0, http = ?addrs.1, sip_tls = ?addrs.2, sip_tcp = ?addrs.3, dns = ?addrs.4, web = %cfg.names.web, "lyncd serving");
+    tracing::info!(https = %addrs.0, http = ?addrs.1, sip_tls = ?addrs.2, sip_tcp = ?addrs.3, dns = ?addrs.4, admin = ?addrs.5, web = %cfg.names.web, node = %cfg.node_name(), database = %app.store.backend(), "lyncd serving");
     Ok(Running {
         https: addrs.0,
         http: addrs.1,
         sip_tls: addrs.2,
         sip_tcp: addrs.3,
         dns: addrs.4,
+        admin: addrs.5,
+        app: app.clone(),
         stop,
         tasks,
     })
@@ -213,6 +255,39 @@ async fn refresh_zones(app: Arc<App>, zones: Zones, mut stop: watch::Receiver<bo
     }
 }
 
+/// Another node (or `lyncd keys rotate`) may add a generation of token keys: poll, and load
+/// the keys again when the generations differ from those loaded.
+async fn reload_keys(app: Arc<App>, mut stop: watch::Receiver<bool>) {
+    loop {
+        tokio::select! {
+            _ = tokio::time::sleep(crate::keys::RELOAD_INTERVAL) => {}
+            _ = stop.changed() => return,
+        }
+        let stored = match app.store.key_generations().await {
+            Ok(g) => g.iter().map(|g| g.generation).collect::<Vec<_>>(),
+            Err(e) => {
+                tracing::debug!(error = %e, "keys: could not check for new generations");
+                continue;
+            }
+        };
+        if stored.is_empty() || stored == app.keys().generation_numbers() {
+            continue;
+        }
+        match crate::keys::ServiceKeys::load_or_create(&app.store, app.now(), &mut OsEntropy).await
+        {
+            Ok(keys) => {
+                tracing::info!(
+                    generations = ?keys.generation_numbers(),
+                    signing = keys.signing(app.now()).generation,
+                    "keys: loaded new token key generations"
+                );
+                app.set_keys(keys);
+            }
+            Err(e) => tracing::error!(error = %e, "keys: could not load the new generations"),
+        }
+    }
+}
+
 /// New tenants need `lyncdiscover.<domain>` in the certificate: poll and re-issue.
 async fn refresh_certificate(
     app: Arc<App>,
@@ -228,7 +303,7 @@ async fn refresh_certificate(
             continue;
         };
         let names = certificate_names(&app.config, &tenants);
-        match resolver.update(&app.keys.ca, names, app.now()) {
+        match resolver.update(&app.keys().ca, names, app.now()) {
             Ok(true) => tracing::info!("https: certificate re-issued for the current tenants"),
             Ok(false) => {}
             Err(e) => tracing::error!(error = %e, "https: could not re-issue the certificate"),
@@ -286,5 +361,8 @@ async fn serve_http(
             }
         });
     }
+    // Closed now, not when the last request is answered: new connections are refused at once,
+    // so a load balancer or client goes elsewhere.
+    drop(listener);
     graceful.shutdown().await;
 }

@@ -134,21 +134,15 @@ impl Lab {
     async fn snapshot(&self) -> String {
         let users = self.store.users(None).await.unwrap();
         let tenants = self.store.tenants().await.unwrap();
-        let mut keys = Vec::new();
-        for k in [
-            "ca",
-            "idp-signing",
-            "webticket-signing",
-            "webticket-encryption",
-            "webticket-wrap",
-        ] {
-            keys.push(
-                self.keys_store
-                    .key(k)
-                    .await
-                    .unwrap()
-                    .map(|k| k.material.expose().clone()),
-            );
+        let mut keys = vec![
+            self.keys_store
+                .key("ca")
+                .await
+                .unwrap()
+                .map(|k| k.material.expose().clone()),
+        ];
+        for g in self.keys_store.key_generations().await.unwrap() {
+            keys.extend(g.keys.iter().map(|k| Some(k.material.expose().clone())));
         }
         format!(
             "{:?}|{:?}|{:?}",
@@ -621,8 +615,8 @@ async fn forged_foreign_and_expired_tokens_are_refused() {
             object_id: "oid".into(),
             lifetime: time::Duration::hours(1),
         },
-        &keys.idp_signer,
-        &keys.rp_encryption,
+        &keys.signing(UtcTime::now_utc()).idp_signer,
+        &keys.signing(UtcTime::now_utc()).rp_encryption,
         UtcTime::now_utc(),
         &mut OsEntropy,
     )

@@ -1,18 +1,55 @@
-//! `lyncd user …` and `lyncd ca …`.
+//! `lyncd user …`, `lyncd ca …`, `lyncd migrate` and `lyncd registrations`.
 
 use std::process::ExitCode;
 
-use anyhow::Context;
 use lyncd_core::{Entropy, OsEntropy, SipAddress, UtcTime};
 use lyncd_store::{NewUser, Store, StoreError, User, UserFlags};
 
-use crate::cli::{CaCommand, UserCommand};
+use crate::cli::{CaCommand, DataDir, UserCommand};
 
-async fn open(data: &crate::cli::DataDir) -> anyhow::Result<Store> {
-    let dir = data.resolve()?;
-    Store::open_dir(&dir)
-        .await
-        .with_context(|| format!("opening the data directory {}", dir.display()))
+async fn open(data: &DataDir) -> anyhow::Result<Store> {
+    data.open().await
+}
+
+/// `lyncd migrate`: opening applies the pending migrations.
+pub async fn migrate(data: &DataDir) -> anyhow::Result<ExitCode> {
+    let store = open(data).await?;
+    let version = store.schema_version().await?;
+    println!("schema version {version} ({})", store.backend());
+    store.close().await;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `lyncd registrations [USER] [--json]`.
+pub async fn registrations(
+    user: Option<&str>,
+    json: bool,
+    data: &DataDir,
+) -> anyhow::Result<ExitCode> {
+    let user = user.map(parse_address).transpose()?;
+    let store = open(data).await?;
+    let list = store
+        .registrations(user.as_ref(), UtcTime::now_utc())
+        .await?;
+    if json {
+        for r in &list {
+            println!("{}", lyncd_server::health::registration_json(r));
+        }
+    } else if list.is_empty() {
+        println!("no registrations");
+    } else {
+        println!("{:<40} {:<38} {:<24} EXPIRES", "ADDRESS", "EPID", "NODE");
+        for r in &list {
+            println!(
+                "{:<40} {:<38} {:<24} {}",
+                r.address.to_string(),
+                r.epid,
+                r.node,
+                lyncd_core::format_iso(r.expires_at)
+            );
+        }
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 fn parse_address(s: &str) -> anyhow::Result<SipAddress> {
@@ -140,11 +177,7 @@ fn describe_flags(u: &User) -> String {
     )
 }
 
-async fn set_flags(
-    address: &str,
-    data: &crate::cli::DataDir,
-    change: UserFlags,
-) -> anyhow::Result<ExitCode> {
+async fn set_flags(address: &str, data: &DataDir, change: UserFlags) -> anyhow::Result<ExitCode> {
     let address = parse_address(address)?;
     let store = open(data).await?;
     match store
@@ -160,11 +193,7 @@ async fn set_flags(
     }
 }
 
-async fn set_enabled(
-    address: &str,
-    data: &crate::cli::DataDir,
-    enabled: bool,
-) -> anyhow::Result<ExitCode> {
+async fn set_enabled(address: &str, data: &DataDir, enabled: bool) -> anyhow::Result<ExitCode> {
     let address = parse_address(address)?;
     let store = open(data).await?;
     match store

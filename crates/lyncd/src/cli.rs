@@ -2,6 +2,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand};
+use lyncd_store::{Store, StoreError};
 
 #[derive(Parser, Debug)]
 #[command(
@@ -29,6 +30,25 @@ pub enum Command {
     /// lyncd's certificate authority.
     #[command(subcommand)]
     Ca(CaCommand),
+    /// The token keys every node shares: list their generations, rotate them.
+    #[command(subcommand)]
+    Keys(crate::keys::KeysCommand),
+    /// Bring the database schema up to date (every command does on opening) and print its
+    /// version. Run it once before upgrading the nodes of a cluster.
+    Migrate {
+        #[command(flatten)]
+        data: DataDir,
+    },
+    /// List the unexpired SIP registrations of every node sharing the database.
+    Registrations {
+        /// Only this user's, e.g. alice@contoso.com
+        user: Option<String>,
+        /// JSON lines instead of a table.
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        data: DataDir,
+    },
     /// Sign in as a user, step by step, against any Lync / Skype for Business deployment.
     #[command(after_long_help = SIGNIN_EXIT_CODES)]
     Signin(Box<SigninArgs>),
@@ -38,7 +58,13 @@ impl Command {
     pub fn is_quiet(&self) -> bool {
         matches!(
             self,
-            Command::Demo(_) | Command::Signin(_) | Command::User(_) | Command::Ca(_)
+            Command::Demo(_)
+                | Command::Signin(_)
+                | Command::User(_)
+                | Command::Ca(_)
+                | Command::Keys(_)
+                | Command::Migrate { .. }
+                | Command::Registrations { .. }
         )
     }
 
@@ -48,6 +74,11 @@ impl Command {
             Command::Serve(a) => crate::serve::run(a).await,
             Command::User(c) => crate::admin::user(c).await,
             Command::Ca(c) => crate::admin::ca(c).await,
+            Command::Keys(c) => crate::keys::run(c).await,
+            Command::Migrate { data } => crate::admin::migrate(&data).await,
+            Command::Registrations { user, json, data } => {
+                crate::admin::registrations(user.as_deref(), json, &data).await
+            }
             Command::Signin(a) => crate::signin::run(*a, verbosity).await,
         }
     }
@@ -59,9 +90,78 @@ pub struct DataDir {
     /// $XDG_DATA_HOME/lyncd, else ~/.local/share/lyncd]
     #[arg(long, value_name = "DIR", env = "LYNCD_DATA_DIR")]
     pub data_dir: Option<PathBuf>,
+    /// The database: postgres://USER:PASSWORD@HOST[:PORT]/DB (shared by the nodes of a
+    /// cluster) or sqlite://FILE [default: `database` in the serve configuration, else
+    /// lyncd.db in the data directory]
+    #[arg(
+        long,
+        value_name = "URL",
+        env = "LYNCD_DATABASE",
+        hide_env_values = true
+    )]
+    pub database: Option<String>,
+}
+
+/// Where the store is: the choice of `--database`, the configuration and `--data-dir`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Database {
+    Url(String),
+    /// The SQLite file `lyncd.db` in this data directory.
+    Dir(PathBuf),
+}
+
+impl Database {
+    /// Opens the store (applying pending migrations), once.
+    pub async fn open(&self) -> Result<Store, StoreError> {
+        match self {
+            Database::Url(url) => Store::open_url(url).await,
+            Database::Dir(dir) => Store::open_dir(dir).await,
+        }
+    }
+
+    /// The error of a failed [`Database::open`] as one sentence that names the database
+    /// (never its password).
+    pub fn open_error(&self, e: &StoreError) -> String {
+        match e {
+            // Already name the database, redacted.
+            StoreError::Open { .. } | StoreError::Unreachable { .. } => e.to_string(),
+            StoreError::Unavailable(cause) => {
+                format!("the database {self} is unavailable: {cause}")
+            }
+            _ => format!("{self}: {e}"),
+        }
+    }
+}
+
+/// The database as logs and errors show it: a URL without its password, or a directory.
+impl std::fmt::Display for Database {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Database::Url(url) => f.write_str(&lyncd_store::redact_url(url)),
+            Database::Dir(dir) => write!(f, "{}", dir.join(lyncd_store::DB_FILE).display()),
+        }
+    }
 }
 
 impl DataDir {
+    /// The database: `--database` (or `LYNCD_DATABASE`), else `configured` (the serve
+    /// configuration's `database`), else the SQLite file in the data directory.
+    pub fn database(&self, configured: Option<&str>) -> anyhow::Result<Database> {
+        match self.database.as_deref().or(configured) {
+            Some(url) => Ok(Database::Url(url.to_string())),
+            None => Ok(Database::Dir(self.resolve()?)),
+        }
+    }
+
+    /// Opens the store for a one-shot command: once, failing at once with a message that
+    /// names the database.
+    pub async fn open(&self) -> anyhow::Result<Store> {
+        let db = self.database(None)?;
+        db.open()
+            .await
+            .map_err(|e| anyhow::anyhow!(db.open_error(&e)))
+    }
+
     pub fn resolve(&self) -> anyhow::Result<PathBuf> {
         if let Some(d) = &self.data_dir {
             return Ok(d.clone());
@@ -92,6 +192,11 @@ pub struct ServeArgs {
     /// the default ports and names.
     #[arg(long, value_name = "FILE")]
     pub config: Option<PathBuf>,
+    /// While the database is unreachable or read-only at start, retry (1 s, 2 s, 4 s … every
+    /// 30 s) for at most SECS seconds, then fail; 0 fails at once [default: retry until it
+    /// works or the process is stopped]
+    #[arg(long, value_name = "SECS")]
+    pub database_wait: Option<u64>,
     #[command(flatten)]
     pub data: DataDir,
 }
@@ -266,6 +371,11 @@ pub struct SigninArgs {
     /// Sign out at the end (signed REGISTER with Expires: 0).
     #[arg(long)]
     pub sign_out: bool,
+    /// Once signed in, print the result, then stay signed in for SECS seconds (the SIP
+    /// connection open, a keep-alive every 5 s) and exit without signing out. The registrar
+    /// drops the registration when the connection closes.
+    #[arg(long, value_name = "SECS", conflicts_with_all = ["sign_out", "web_only"])]
+    pub stay: Option<u64>,
     /// Neither read nor write the certificate cache.
     #[arg(long)]
     pub no_cert_cache: bool,

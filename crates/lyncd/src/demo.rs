@@ -13,7 +13,7 @@ use lyncd_client::{Checks, Discovery, SignInConfig};
 use lyncd_core::{Entropy, OsEntropy, Secret, SipAddress, UtcTime};
 use lyncd_server::keys::ServiceKeys;
 use lyncd_server::{App, ServerConfig, SystemClock};
-use lyncd_store::{NewUser, Store};
+use lyncd_store::NewUser;
 
 use crate::cli::{ColorChoice, DemoArgs};
 use crate::signin::exec::{Executor, ExecutorOptions};
@@ -59,7 +59,11 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
     config.listen.http = Some(SocketAddr::new(Ipv4Addr::LOCALHOST.into(), http));
     config.listen.sip_tls = Some(SocketAddr::new(Ipv4Addr::LOCALHOST.into(), sip));
 
-    let store = Store::open_dir(dir.path()).await?;
+    let database = crate::cli::Database::Dir(dir.path().to_path_buf());
+    let store = database
+        .open()
+        .await
+        .map_err(|e| anyhow::anyhow!(database.open_error(&e)))?;
     let password = random_password();
     let address = SipAddress::parse(USER).map_err(|e| anyhow::anyhow!("{e}"))?;
     let mut salt = [0u8; 16];

@@ -4,6 +4,7 @@
 mod admin;
 mod cli;
 mod demo;
+mod keys;
 mod password;
 mod serve;
 mod signin;

@@ -8,6 +8,7 @@ fn lyncd(args: &[&str], stdin: Option<&str>) -> Output {
         .args(args)
         .env_remove("LYNCD_PASSWORD")
         .env_remove("LYNCD_DATA_DIR")
+        .env_remove("LYNCD_DATABASE")
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -370,4 +371,155 @@ fn user_set_switches_sip_and_remote_access_and_refuses_bad_input() {
         text(&unknown)
     );
     assert_eq!(list_json(), before);
+}
+
+#[test]
+fn migrate_prints_the_schema_version_and_database_picks_the_store() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().to_str().unwrap();
+    let out = lyncd(&["migrate", "--data-dir", d], None);
+    assert!(out.status.success(), "{}", text(&out));
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    let version: i64 = stdout
+        .strip_prefix("schema version ")
+        .and_then(|s| s.strip_suffix(" (sqlite)\n"))
+        .unwrap_or_else(|| panic!("{stdout:?}"))
+        .parse()
+        .unwrap();
+    assert!(version >= 4, "{stdout}");
+    // Nothing left to apply: the same answer.
+    let again = lyncd(&["migrate", "--data-dir", d], None);
+    assert_eq!(String::from_utf8(again.stdout).unwrap(), stdout);
+
+    // --database names the same file by URL: the user added through one is seen through the
+    // other, and --database wins over --data-dir.
+    let added = lyncd(
+        &[
+            "user",
+            "add",
+            "alice@contoso.com",
+            "--password-stdin",
+            "--data-dir",
+            d,
+        ],
+        Some("s3cret\n"),
+    );
+    assert!(added.status.success(), "{}", text(&added));
+    let url = format!("sqlite://{d}/lyncd.db");
+    let other = tempfile::tempdir().unwrap();
+    let listed = lyncd(
+        &[
+            "user",
+            "list",
+            "--json",
+            "--database",
+            &url,
+            "--data-dir",
+            other.path().to_str().unwrap(),
+        ],
+        None,
+    );
+    assert!(listed.status.success(), "{}", text(&listed));
+    assert!(
+        text(&listed).contains("alice@contoso.com"),
+        "{}",
+        text(&listed)
+    );
+
+    let regs = lyncd(&["registrations", "--database", &url], None);
+    assert!(regs.status.success(), "{}", text(&regs));
+    assert_eq!(
+        String::from_utf8(regs.stdout).unwrap(),
+        "no registrations\n"
+    );
+    let regs = lyncd(
+        &[
+            "registrations",
+            "alice@contoso.com",
+            "--json",
+            "--database",
+            &url,
+        ],
+        None,
+    );
+    assert!(regs.status.success(), "{}", text(&regs));
+    assert!(regs.stdout.is_empty(), "{}", text(&regs));
+    let bad = lyncd(
+        &["registrations", "not an address", "--database", &url],
+        None,
+    );
+    assert!(!bad.status.success());
+
+    let wrong = lyncd(
+        &["migrate", "--database", "mysql://root:hunter2@db/x"],
+        None,
+    );
+    assert!(!wrong.status.success());
+    assert!(text(&wrong).contains("postgres://"), "{}", text(&wrong));
+    assert!(!text(&wrong).contains("hunter2"), "{}", text(&wrong));
+}
+
+/// `lyncd serve` against a PostgreSQL URL where nothing listens (port 1), with a password.
+fn serve_unreachable(wait: &str) -> (Output, std::time::Duration) {
+    let dir = tempfile::tempdir().unwrap();
+    let started = std::time::Instant::now();
+    let out = lyncd(
+        &[
+            "serve",
+            "--data-dir",
+            dir.path().to_str().unwrap(),
+            "--database",
+            "postgres://postgres:Hunter2Secret@127.0.0.1:1/x",
+            "--database-wait",
+            wait,
+        ],
+        None,
+    );
+    (out, started.elapsed())
+}
+
+#[test]
+fn serve_fails_at_once_without_the_database_and_never_shows_its_password() {
+    let (out, took) = serve_unreachable("0");
+    let all = text(&out);
+    assert!(!out.status.success(), "{all}");
+    assert!(
+        took < std::time::Duration::from_secs(15),
+        "took {took:?}: {all}"
+    );
+    assert!(
+        all.contains("postgres://postgres:***@127.0.0.1:1/x"),
+        "{all}"
+    );
+    assert!(!all.contains("Hunter2Secret"), "{all}");
+    assert!(!all.contains("retrying in"), "{all}");
+}
+
+#[test]
+fn serve_retries_the_database_until_database_wait_runs_out() {
+    let (out, took) = serve_unreachable("3");
+    let all = text(&out);
+    assert!(!out.status.success(), "{all}");
+    let retries = all.lines().filter(|l| l.contains("retrying in")).count();
+    assert!(retries >= 2, "{retries} retries in {took:?}: {all}");
+    assert!(all.contains("127.0.0.1:1"), "{all}");
+    assert!(!all.contains("Hunter2Secret"), "{all}");
+    assert!(
+        took < std::time::Duration::from_secs(30),
+        "took {took:?}: {all}"
+    );
+}
+
+#[test]
+fn help_never_shows_the_database_url_from_the_environment() {
+    let out = Command::new(env!("CARGO_BIN_EXE_lyncd"))
+        .args(["serve", "--help"])
+        .env("LYNCD_DATABASE", "postgres://lyncd:Hunter2Secret@db/lyncd")
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let help = text(&out);
+    assert!(help.contains("--database <URL>"), "{help}");
+    assert!(help.contains("--database-wait <SECS>"), "{help}");
+    assert!(!help.contains("Hunter2Secret"), "{help}");
 }

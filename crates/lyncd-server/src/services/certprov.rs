@@ -18,7 +18,8 @@ use crate::reply::{Reply, XML};
 /// A user certificate is good only for signing in to the registrar (TLS-DSK), so a user who may
 /// not register gets none: the fault a disabled account gets, 28000 "User is not SIP enabled."
 /// ([MS-OCAUTHWS]). Runs after [`super::refuse_unless_enabled`], which answers for unknown
-/// users; a store failure here is the same retryable 503, never a certificate.
+/// users; a store failure here answers as there ([`super::store_soap_fault`]), never with a
+/// certificate.
 async fn refuse_unless_sip_enabled(app: &App, user: &SipAddress) -> Option<Reply> {
     match app.store.user(user).await {
         Ok(Some(u)) if !u.sip_enabled => {
@@ -31,17 +32,7 @@ async fn refuse_unless_sip_enabled(app: &App, user: &SipAddress) -> Option<Reply
             ))
         }
         Ok(_) => None,
-        Err(e) => {
-            tracing::error!(error = %e, "certprov: the store is unavailable");
-            let mut reply = super::soap_fault(
-                app,
-                FaultCode::Server,
-                Diagnostic::Internal,
-                "the user directory is unavailable",
-            );
-            reply.status = axum::http::StatusCode::SERVICE_UNAVAILABLE;
-            Some(reply)
-        }
+        Err(e) => Some(super::store_soap_fault(app, "certprov", &e)),
     }
 }
 
@@ -70,15 +61,18 @@ pub async fn issue(app: &App, body: &[u8]) -> Reply {
     };
     let now = app.now();
     let audience = normalize_audience(&app.urls.certprov_port()).unwrap_or_default();
-    let claims = match lyncd_wsxml::verify_web_ticket(
-        req.assertion_raw.as_bytes(),
-        &app.keys.webticket_cert,
-        &app.keys.wrap,
-        &app.urls.webticket(),
-        &audience,
-        now,
-        app.skew(),
-    ) {
+    let keys = app.keys();
+    let claims = match keys.verify(now, app.max_token_lifetime(), |g| {
+        lyncd_wsxml::verify_web_ticket(
+            req.assertion_raw.as_bytes(),
+            &g.webticket_cert,
+            &g.wrap,
+            &app.urls.webticket(),
+            &audience,
+            now,
+            app.skew(),
+        )
+    }) {
         Ok(c) => c,
         Err(e) => {
             tracing::info!(error = %e, "certprov: web ticket refused");
@@ -134,11 +128,7 @@ pub async fn issue(app: &App, body: &[u8]) -> Reply {
         return refusal;
     }
     let lifetime = time::Duration::hours(app.config.tokens.user_certificate_hours.into());
-    let cert = match app
-        .keys
-        .ca
-        .issue_user_cert(&req.csr_der, &user, now, lifetime)
-    {
+    let cert = match keys.ca.issue_user_cert(&req.csr_der, &user, now, lifetime) {
         Ok(c) => c,
         Err(
             e @ (PkiError::CsrMalformed(_)
@@ -175,13 +165,8 @@ pub async fn issue(app: &App, body: &[u8]) -> Reply {
         issued_at: now,
     };
     if let Err(e) = app.store.record_certificate(&record).await {
-        tracing::error!(%user, error = %e, "certprov: could not record the issued certificate");
-        return super::soap_fault(
-            app,
-            FaultCode::Server,
-            Diagnostic::Internal,
-            "internal error",
-        );
+        // Never hand out a certificate that is not on record.
+        return super::store_soap_fault(app, &format!("certprov: {user}"), &e);
     }
     tracing::info!(%user, serial = %cert.serial_hex, not_after = %cert.not_after, "certprov: certificate issued");
     Reply::ok(

@@ -38,13 +38,7 @@ pub async fn root(app: &App, query: Option<&str>, headers: &HeaderMap, plain_htt
             Some(root) => Served::Elsewhere(root),
             None => Served::Unknown,
         },
-        Err(e) => {
-            tracing::error!(error = %e, "discovery: the store is unavailable");
-            return Reply::text(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "the user directory is unavailable",
-            );
-        }
+        Err(e) => return super::store_text("discovery", &e),
     };
     match root_answer(&app.urls, &domain, served, plain_http, repr) {
         RootAnswer::Document(doc) => {
@@ -91,13 +85,7 @@ pub async fn user(app: &App, headers: &HeaderMap) -> Reply {
             tracing::info!(user = %claims.subject, "autodiscover: ticket for a user that no longer exists");
             return Reply::empty(StatusCode::NOT_FOUND);
         }
-        Err(e) => {
-            tracing::error!(error = %e, "autodiscover: the store is unavailable");
-            return Reply::text(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "the user directory is unavailable",
-            );
-        }
+        Err(e) => return super::store_text("autodiscover", &e),
     };
     if !user.enabled {
         return Reply::empty(StatusCode::FORBIDDEN).header(
@@ -166,16 +154,20 @@ fn verify_user_token(
 ) -> Result<lyncd_wsxml::WebTicketClaims, TokenError> {
     let user = normalize_audience(&app.urls.user("x")).unwrap_or_default();
     let oauth = normalize_audience(&app.urls.oauth_user("x")).unwrap_or_default();
+    let keys = app.keys();
+    let now = app.now();
     let verify = |audience: &str| {
-        lyncd_wsxml::verify_web_ticket(
-            assertion,
-            &app.keys.webticket_cert,
-            &app.keys.wrap,
-            &app.urls.webticket(),
-            audience,
-            app.now(),
-            app.skew(),
-        )
+        keys.verify(now, app.max_token_lifetime(), |g| {
+            lyncd_wsxml::verify_web_ticket(
+                assertion,
+                &g.webticket_cert,
+                &g.wrap,
+                &app.urls.webticket(),
+                audience,
+                now,
+                app.skew(),
+            )
+        })
     };
     match verify(&user) {
         Err(TokenError::WrongAudience { .. }) => verify(&oauth),

@@ -1,7 +1,6 @@
 //! The identity provider ("Org ID"): realm discovery and the WS-Trust username/password
 //! endpoint `RST2.srf`, which answers with a signed SAML token encrypted to the Web Ticket service.
 
-use axum::http::StatusCode;
 use lyncd_core::{OsEntropy, normalize_audience};
 use lyncd_wsxml::idp::{IdpFault, IdpTokenParams};
 
@@ -41,13 +40,7 @@ pub async fn rst2(app: &App, body: &[u8]) -> Reply {
     let user = match login_address(&req.username) {
         Some(addr) => match app.store.user(&addr).await {
             Ok(u) => u,
-            Err(e) => {
-                tracing::error!(error = %e, "idp: the store is unavailable");
-                return Reply::text(
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    "the user directory is unavailable",
-                );
-            }
+            Err(e) => return super::store_text("idp", &e),
         },
         None => None,
     };
@@ -76,11 +69,14 @@ pub async fn rst2(app: &App, body: &[u8]) -> Reply {
         object_id: user.object_id.clone(),
         lifetime: time::Duration::seconds(app.config.tokens.idp_token_secs.into()),
     };
+    let keys = app.keys();
+    let now = app.now();
+    let signing = keys.signing(now);
     match lyncd_wsxml::idp::issue_idp_token(
         &params,
-        &app.keys.idp_signer,
-        &app.keys.rp_encryption,
-        app.now(),
+        &signing.idp_signer,
+        &signing.rp_encryption,
+        now,
         &mut OsEntropy,
     ) {
         Ok(token) => {

@@ -12,17 +12,29 @@ use crate::diagnostics::{self, Diagnostic};
 use crate::reply::{JSON, Reply};
 
 fn error(app: &App, status: StatusCode, error: &str, diag: Diagnostic) -> Reply {
-    Reply::new(
-        status,
-        JSON,
-        serde_json::json!({ "error": error }).to_string(),
-    )
-    .header(axum::http::header::CACHE_CONTROL, "no-store")
-    .header(axum::http::header::PRAGMA, "no-cache")
-    .header(
-        diagnostics::HEADER.clone(),
-        diag.header_value(&app.config.names.web),
-    )
+    reply(app, status, serde_json::json!({ "error": error }), diag)
+}
+
+/// An error with an `error_description` (RFC 6749 §5.2) for the user.
+fn error_described(
+    app: &App,
+    status: StatusCode,
+    error: &str,
+    description: &str,
+    diag: Diagnostic,
+) -> Reply {
+    let body = serde_json::json!({ "error": error, "error_description": description });
+    reply(app, status, body, diag)
+}
+
+fn reply(app: &App, status: StatusCode, body: serde_json::Value, diag: Diagnostic) -> Reply {
+    Reply::new(status, JSON, body.to_string())
+        .header(axum::http::header::CACHE_CONTROL, "no-store")
+        .header(axum::http::header::PRAGMA, "no-cache")
+        .header(
+            diagnostics::HEADER.clone(),
+            diag.header_value(&app.config.names.web),
+        )
 }
 
 pub async fn token(app: &App, body: &[u8]) -> Reply {
@@ -66,13 +78,9 @@ pub async fn token(app: &App, body: &[u8]) -> Reply {
         Some(a) => match app.store.user(&a).await {
             Ok(u) => u,
             Err(e) => {
-                tracing::error!(error = %e, "oauth: the store is unavailable");
-                return error(
-                    app,
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    "server_error",
-                    Diagnostic::Internal,
-                );
+                return super::store_failure("oauth", &e, |status, reason| {
+                    error_described(app, status, "server_error", reason, Diagnostic::Internal)
+                });
             }
         },
         None => None,
@@ -111,12 +119,15 @@ pub async fn token(app: &App, body: &[u8]) -> Reply {
         subject: user.address.clone(),
         lifetime: time::Duration::seconds(lifetime.into()),
     };
+    let keys = app.keys();
+    let now = app.now();
+    let signing = keys.signing(now);
     match lyncd_wsxml::webticket::issue_web_ticket(
         &params,
-        &app.keys.webticket_signer,
-        &app.keys.wrap,
+        &signing.webticket_signer,
+        &signing.wrap,
         None,
-        app.now(),
+        now,
         &mut OsEntropy,
     ) {
         Ok(ticket) => {

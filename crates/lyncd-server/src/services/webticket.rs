@@ -58,15 +58,20 @@ pub async fn issue(app: &App, body: &[u8]) -> Reply {
             );
         }
     };
-    let claims = match lyncd_wsxml::idp::verify_idp_token(
-        &req.encrypted_data,
-        &app.keys.rp_decryption,
-        &app.keys.idp_cert,
-        &app.urls.idp_issuer(),
-        &normalize_audience(&app.urls.wsfedbearer()).unwrap_or_default(),
-        app.now(),
-        app.skew(),
-    ) {
+    let keys = app.keys();
+    let now = app.now();
+    let audience_of_idp_token = normalize_audience(&app.urls.wsfedbearer()).unwrap_or_default();
+    let claims = match keys.verify(now, app.max_token_lifetime(), |g| {
+        lyncd_wsxml::idp::verify_idp_token(
+            &req.encrypted_data,
+            &g.rp_decryption,
+            &g.idp_cert,
+            &app.urls.idp_issuer(),
+            &audience_of_idp_token,
+            now,
+            app.skew(),
+        )
+    }) {
         Ok(c) => c,
         Err(e) => {
             tracing::info!(error = %e, "webticket: identity provider token refused");
@@ -106,12 +111,13 @@ pub async fn issue(app: &App, body: &[u8]) -> Reply {
         subject: subject.clone(),
         lifetime: time::Duration::seconds(app.config.tokens.web_ticket_secs.into()),
     };
+    let signing = keys.signing(now);
     match lyncd_wsxml::webticket::issue_web_ticket(
         &params,
-        &app.keys.webticket_signer,
-        &app.keys.wrap,
+        &signing.webticket_signer,
+        &signing.wrap,
         req.client_entropy.as_deref(),
-        app.now(),
+        now,
         &mut OsEntropy,
     ) {
         Ok(ticket) => {
