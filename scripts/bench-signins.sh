@@ -36,7 +36,7 @@ cleanup() {
   for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
   wait 2>/dev/null || true
   [ $started_pg = 1 ] && "$here/pg.sh" stop || true
-  rm -rf "$work"
+  [ -n "${KEEP:-}" ] || rm -rf "$work"
 }
 trap cleanup EXIT
 
@@ -86,7 +86,7 @@ EOF
     sleep 0.1
   done
   curl -fsS "http://$ip:$admin/readyz" >/dev/null || { cat "$work/node$n.log" >&2; exit 1; }
-  dns_ports+=("$ip:$dns")
+  dns_ports+=("$ip:$dns/$https,$http")
   [ -f "$work/ca.pem" ] || "$lyncd" ca export "${db_args[@]}" >"$work/ca.pem"
 done
 
@@ -97,9 +97,10 @@ start=$(date +%s.%N)
 seq 0 $((count - 1)) | xargs -P "$concurrency" -I{} bash -c '
   read -r -a dns_ports <<<"$dns_ports_list"
   i={}; n=$(( i % nodes )); u=$(( i % 8 + 1 ))
+  node=${dns_ports[$n]}
   printf "bench password %s\n" "$u" | "$lyncd" signin "user$u@contoso.com" --password-stdin \
-    --dns "${dns_ports[$n]}" --ca-file "$work/ca.pem" --no-cert-cache --no-checks --json \
-    >"$work/out.$i.json" 2>/dev/null || true'
+    --dns "${node%/*}" --discover-ports "${node#*/}" --ca-file "$work/ca.pem" --no-cert-cache --no-checks --json \
+    >"$work/out.$i.json" 2>"$work/err.$i" || true'
 end=$(date +%s.%N)
 
 python3 - "$work" "$count" "$start" "$end" "$nodes" "$concurrency" "$sqlite" <<'EOF'

@@ -7,7 +7,7 @@ use std::hint::black_box;
 use criterion::{Criterion, criterion_group, criterion_main};
 use lyncd_core::SipAddress;
 use lyncd_store::password::{dummy_verify, hash_password, verify_password};
-use lyncd_store::{NewUser, Store};
+use lyncd_store::{NewUser, Registration, Store};
 use lyncd_testkit::TestDb;
 use time::macros::datetime;
 
@@ -104,6 +104,46 @@ fn store(c: &mut Criterion) {
         });
     }
     lookup.finish();
+
+    // The registrar's write before every 200 OK: a refresh of one endpoint (an upsert).
+    let mut register = c.benchmark_group("store/upsert_registration");
+    for backend in &backends {
+        let mut n = 0i64;
+        register.bench_function(backend.name, |b| {
+            b.iter(|| {
+                n += 1;
+                let r = Registration {
+                    address: probe.clone(),
+                    epid: format!("{:08x}", n % 64),
+                    instance: None,
+                    contact: "<sip:10.0.0.1:5061;transport=tls>".into(),
+                    gruu: "sip:user1@bench.test;opaque=user:epid:x;gruu".into(),
+                    node: "bench".into(),
+                    registered_at: now,
+                    expires_at: now + time::Duration::seconds(7200 + n),
+                };
+                black_box(rt.block_on(backend.store.upsert_registration(&r)))
+            })
+        });
+    }
+    register.finish();
+
+    // What a node polls every 2 s (and loads on start): the key generations.
+    let mut generations = c.benchmark_group("store/key_generations");
+    for backend in &backends {
+        let keys = [
+            ("idp-signing", "x".repeat(3000)),
+            ("webticket-wrap", "y".repeat(44)),
+        ];
+        let keys: Vec<(&str, &str)> = keys.iter().map(|(n, m)| (*n, m.as_str())).collect();
+        if let Err(e) = rt.block_on(backend.store.ensure_key_generation(1, now, &keys, now)) {
+            panic!("{}: {e}", backend.name);
+        }
+        generations.bench_function(backend.name, |b| {
+            b.iter(|| black_box(rt.block_on(backend.store.key_generations())))
+        });
+    }
+    generations.finish();
 
     for backend in backends {
         rt.block_on(backend.store.close());
