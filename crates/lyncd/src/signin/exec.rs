@@ -380,7 +380,42 @@ fn sip_tls(ca_pem: Option<&[u8]>, keylog: bool) -> anyhow::Result<TlsConnector> 
     Ok(TlsConnector::from(Arc::new(config)))
 }
 
+/// How often [`Executor::hold_sip`] sends a keep-alive.
+const SIP_KEEPALIVE: Duration = Duration::from_secs(5);
+
 impl Executor {
+    /// Keeps the open SIP connections (and so the registrations riding on them) for
+    /// `duration`, sending a keep-alive (CRLFCRLF) on each every [`SIP_KEEPALIVE`]. Returns
+    /// `false` as soon as no connection is left (the server closed them).
+    pub async fn hold_sip(&self, duration: Duration) -> bool {
+        let until = tokio::time::Instant::now() + duration;
+        loop {
+            {
+                let mut conns = self.sip.lock().await;
+                let mut lost = Vec::new();
+                for (key, conn) in conns.iter_mut() {
+                    let sent =
+                        tokio::time::timeout(self.timeout, conn.stream.write_all(b"\r\n\r\n"))
+                            .await;
+                    if !matches!(sent, Ok(Ok(()))) {
+                        lost.push(key.clone());
+                    }
+                }
+                for key in lost {
+                    conns.remove(&key);
+                }
+                if conns.is_empty() {
+                    return false;
+                }
+            }
+            let left = until.saturating_duration_since(tokio::time::Instant::now());
+            if left.is_zero() {
+                return true;
+            }
+            tokio::time::sleep(left.min(SIP_KEEPALIVE)).await;
+        }
+    }
+
     /// Sends `message` on the connection to host:port (opening it first if needed) and returns
     /// the next complete SIP message; keep-alive CRLFs are skipped. Any failure closes the
     /// connection.

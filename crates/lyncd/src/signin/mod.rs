@@ -160,6 +160,17 @@ pub async fn run(args: SigninArgs, verbosity: u8) -> anyhow::Result<ExitCode> {
     if args.json {
         println!("{doc}");
     }
+    if let (Some(secs), Some(Outcome::SignedIn(_))) = (args.stay, result.signin.outcome()) {
+        if !args.json {
+            println!("staying signed in for {secs} s (no sign-out at the end)");
+        }
+        // The result is out before the wait, for whoever reads it meanwhile.
+        use std::io::Write as _;
+        let _ = std::io::stdout().flush();
+        if !executor.hold_sip(Duration::from_secs(secs)).await {
+            eprintln!("lyncd: the registrar closed the SIP connection; no longer signed in");
+        }
+    }
     Ok(ExitCode::from(render::exit_code(result.signin.outcome())))
 }
 
