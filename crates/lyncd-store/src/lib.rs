@@ -401,6 +401,19 @@ impl Store {
         Ok(())
     }
 
+    /// Whether the database takes writes: one write that changes nothing, rolled back.
+    /// [`StoreError::ReadOnly`] when it refuses them (SQLite `mode=ro` or a read-only file, a
+    /// PostgreSQL standby or `default_transaction_read_only`), which opening a database whose
+    /// schema is up to date does not notice: it writes nothing.
+    pub async fn check_writable(&self) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query("UPDATE tenants SET created_at = created_at WHERE 1 = 0")
+            .execute(&mut *tx)
+            .await?;
+        tx.rollback().await?;
+        Ok(())
+    }
+
     /// The highest migration applied (the schema version).
     pub async fn schema_version(&self) -> Result<i64, StoreError> {
         let row = sqlx::query("SELECT MAX(version) AS v FROM _sqlx_migrations WHERE success")
@@ -1002,15 +1015,16 @@ mod tests {
         ));
     }
 
-    /// A database written by a lyncd that knew only migrations 0001 and 0002 opens with every
-    /// existing user enabled for SIP and remote access.
-    #[tokio::test]
-    async fn users_of_an_older_schema_keep_signing_in() {
+    /// A data directory whose database a lyncd that knew only `migrations` wrote: the temporary
+    /// directory (keep it alive), the data directory, and a pool on the database.
+    async fn database_of_an_older_lyncd(
+        migrations: &[&str],
+    ) -> (tempfile::TempDir, std::path::PathBuf, AnyPool) {
         let dir = tempfile::tempdir().unwrap();
         let old_migrations = dir.path().join("migrations");
         std::fs::create_dir(&old_migrations).unwrap();
         let source = Path::new(env!("CARGO_MANIFEST_DIR")).join("migrations");
-        for file in ["0001_initial.sql", "0002_certificates.sql"] {
+        for file in migrations {
             std::fs::copy(source.join(file), old_migrations.join(file)).unwrap();
         }
         let data = dir.path().join("data");
@@ -1024,6 +1038,15 @@ mod tests {
             .run(&old)
             .await
             .unwrap();
+        (dir, data, old)
+    }
+
+    /// A database written by a lyncd that knew only migrations 0001 and 0002 opens with every
+    /// existing user enabled for SIP and remote access.
+    #[tokio::test]
+    async fn users_of_an_older_schema_keep_signing_in() {
+        let (_dir, data, old) =
+            database_of_an_older_lyncd(&["0001_initial.sql", "0002_certificates.sql"]).await;
         for statement in [
             "INSERT INTO tenants (domain, created_at) VALUES ('contoso.test', 0)",
             "INSERT INTO users (address_key, address, domain, object_id, enabled, password_hash, \
@@ -1047,28 +1070,12 @@ mod tests {
     /// since they were created; the CA stays where it was.
     #[tokio::test]
     async fn keys_of_an_older_schema_become_generation_one() {
-        let dir = tempfile::tempdir().unwrap();
-        let old_migrations = dir.path().join("migrations");
-        std::fs::create_dir(&old_migrations).unwrap();
-        let source = Path::new(env!("CARGO_MANIFEST_DIR")).join("migrations");
-        for file in [
+        let (_dir, data, old) = database_of_an_older_lyncd(&[
             "0001_initial.sql",
             "0002_certificates.sql",
             "0003_user_flags.sql",
-        ] {
-            std::fs::copy(source.join(file), old_migrations.join(file)).unwrap();
-        }
-        let data = dir.path().join("data");
-        create_private_dir(&data).unwrap();
-        sqlx::any::install_default_drivers();
-        let url = sqlite_file_url(&data.join(DB_FILE)).unwrap();
-        let old = AnyPoolOptions::new().connect(&url).await.unwrap();
-        Migrator::new(old_migrations.as_path())
-            .await
-            .unwrap()
-            .run(&old)
-            .await
-            .unwrap();
+        ])
+        .await;
         for (name, at) in [
             ("ca", 50),
             ("idp-signing", 100),

@@ -1044,7 +1044,10 @@ async fn a_read_only_postgres_refuses_writes_cleanly_and_recovers() {
         return;
     };
     let store = Store::open_url(&db.url()).await.unwrap();
+    store.check_writable().await.unwrap();
     lyncd_testkit::set_read_only(&db, true).await;
+    let refused = store.check_writable().await.unwrap_err();
+    assert!(matches!(refused, StoreError::ReadOnly(_)), "{refused:?}");
     let refused = store
         .add_user(new_user("alice@contoso.test", "o1"), T0)
         .await
@@ -1135,6 +1138,7 @@ async fn a_read_only_sqlite_file_refuses_writes_cleanly() {
         .add_user(new_user("alice@contoso.test", "o1"), T0)
         .await
         .unwrap();
+    store.check_writable().await.unwrap();
     store.close().await;
     let ro = Store::open_url(&format!(
         "sqlite://{}?mode=ro",
@@ -1142,6 +1146,9 @@ async fn a_read_only_sqlite_file_refuses_writes_cleanly() {
     ))
     .await
     .unwrap();
+    // Opening a current schema writes nothing, so it succeeds; the check says why not to use it.
+    let refused = ro.check_writable().await.unwrap_err();
+    assert!(matches!(refused, StoreError::ReadOnly(_)), "{refused:?}");
     let refused = ro
         .add_user(new_user("bob@contoso.test", "o2"), T0)
         .await

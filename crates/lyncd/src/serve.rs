@@ -63,7 +63,15 @@ async fn open_with_retry(database: &Database, wait: Option<Duration>) -> anyhow:
     let mut backoff = Duration::from_secs(1);
     loop {
         let e = match database.open().await {
-            Ok(store) => return Ok(store),
+            // Opening writes only when migrations are pending: check that a read-only
+            // database (SQLite `mode=ro`, a PostgreSQL standby) is not taken for a usable one.
+            Ok(store) => match store.check_writable().await {
+                Ok(()) => return Ok(store),
+                Err(e) => {
+                    store.close().await;
+                    e
+                }
+            },
             Err(e) => e,
         };
         let why = database.open_error(&e);
