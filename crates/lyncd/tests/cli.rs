@@ -240,6 +240,38 @@ fn signin_reports_where_it_failed_with_a_stage_exit_code() {
     );
 }
 
+/// A `--dns` server that never answers is waited for once: every later name fails at once,
+/// saying why, instead of each waiting out the timeouts again.
+#[test]
+fn a_silent_dns_server_is_asked_only_until_it_first_fails_to_answer() {
+    // Bound but never read (UDP) and never accepted (TCP): queries go unanswered.
+    let udp = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    let port = udp.local_addr().unwrap().port();
+    let _tcp = std::net::TcpListener::bind(("127.0.0.1", port)).ok();
+    let dns = format!("127.0.0.1:{port}");
+    let out = lyncd(
+        &[
+            "signin",
+            "alice@contoso.com",
+            "--password-stdin",
+            "--json",
+            "--dns",
+            &dns,
+            "--timeout",
+            "1",
+            "--no-checks",
+        ],
+        Some("pw\n"),
+    );
+    let doc: serde_json::Value =
+        serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{e}: {}", text(&out)));
+    assert_eq!(doc["ok"], false, "{doc}");
+    let json = doc.to_string();
+    let not_asked = format!("not asked: the DNS server {dns} did not answer an earlier query");
+    assert!(json.contains(&not_asked), "{json}");
+    drop(udp);
+}
+
 #[test]
 fn signin_help_documents_the_sip_stage_exit_codes() {
     let out = lyncd(&["signin", "--help"], None);

@@ -5,6 +5,7 @@
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use hickory_resolver::TokioResolver;
@@ -19,6 +20,11 @@ pub struct Dns {
     hickory: Option<Arc<TokioResolver>>,
     /// With `--dns`, every lookup goes there; else A lookups use the system resolver.
     explicit: bool,
+    /// The `--dns` server, once it has left a query unanswered (timed out, or no connection
+    /// at all): later lookups fail at once instead of each waiting out the timeouts again (a
+    /// sign-in asks a dozen names; a dead server would otherwise cost minutes).
+    silent: Arc<AtomicBool>,
+    server: Option<SocketAddr>,
 }
 
 impl Dns {
@@ -54,7 +60,28 @@ impl Dns {
         Ok(Dns {
             hickory,
             explicit: server.is_some(),
+            silent: Arc::new(AtomicBool::new(false)),
+            server,
         })
+    }
+
+    /// Fails a lookup at once when the `--dns` server already left one unanswered.
+    fn check_answering(&self, name: &str) -> Result<(), String> {
+        match self.server {
+            Some(server) if self.silent.load(Ordering::Relaxed) => Err(format!(
+                "{name}: not asked: the DNS server {server} did not answer an earlier query"
+            )),
+            _ => Ok(()),
+        }
+    }
+
+    /// Describes a failed lookup, and remembers a server that did not answer at all.
+    fn failed(&self, name: &str, e: &hickory_resolver::net::NetError) -> String {
+        use hickory_resolver::net::NetError;
+        if self.explicit && matches!(e, NetError::Timeout | NetError::NoConnections) {
+            self.silent.store(true, Ordering::Relaxed);
+        }
+        describe(name, e)
     }
 
     /// The addresses of `host`, or the resolver's words ("NXDOMAIN", …).
@@ -63,16 +90,19 @@ impl Dns {
             return Ok(vec![ip]);
         }
         match (&self.hickory, self.explicit) {
-            (Some(r), true) => match r.lookup_ip(fqdn(host)).await {
-                Ok(l) => {
-                    let ips: Vec<IpAddr> = l.iter().collect();
-                    if ips.is_empty() {
-                        Err(format!("{host}: no address"))
-                    } else {
-                        Ok(ips)
+            (Some(r), true) => match self.check_answering(host) {
+                Err(e) => Err(e),
+                Ok(()) => match r.lookup_ip(fqdn(host)).await {
+                    Ok(l) => {
+                        let ips: Vec<IpAddr> = l.iter().collect();
+                        if ips.is_empty() {
+                            Err(format!("{host}: no address"))
+                        } else {
+                            Ok(ips)
+                        }
                     }
-                }
-                Err(e) => Err(describe(host, &e)),
+                    Err(e) => Err(self.failed(host, &e)),
+                },
             },
             _ => match tokio::net::lookup_host((host, 0)).await {
                 Ok(addrs) => {
@@ -97,6 +127,7 @@ impl Dns {
                  --dns)"
             ));
         };
+        self.check_answering(name)?;
         match r.lookup(fqdn(name), RecordType::SRV).await {
             Ok(l) => {
                 let mut out: Vec<SrvRecord> = l
@@ -115,7 +146,7 @@ impl Dns {
                 out.sort_by_key(|s| (s.priority, std::cmp::Reverse(s.weight)));
                 Ok(out)
             }
-            Err(e) => Err(describe(name, &e)),
+            Err(e) => Err(self.failed(name, &e)),
         }
     }
 }
