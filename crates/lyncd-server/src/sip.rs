@@ -169,7 +169,10 @@ impl SipService {
                         error = %e,
                         "sip: registration not stored; answering 503 instead of 200"
                     );
+                    // Neither the 200 OK nor its "registered" line: the refusal replaces both.
                     out.transmits.retain(|t| t.conn != conn);
+                    out.events
+                        .retain(|e| !matches!(e, Event::Registered { conn: c, .. } if *c == conn));
                     let mut registrar = self.registrar();
                     registrar.registration_not_stored(self.app.now(), conn, msg, &mut OsEntropy);
                     let refusal = self.drain(&mut registrar);
