@@ -17,10 +17,10 @@ step() { printf '\n==> %s\n' "$*"; }
 # --- system packages: a C toolchain (aws-lc-sys, rustls' crypto), OpenSSL headers
 # (TLS-DSK engine, CA keys), xmlsec1 (signature interop oracle in the tests), chromium and
 # fonts-dejavu-core (the HTML report is rendered headless and its screenshot checked; about
-# 2-4 s per report). The pidgin-sipe harness installs its own packages. postgresql: the tests
+# 2-4 s per report), python3 (small checks in the scripts). The pidgin-sipe harness installs its own packages. postgresql: the tests
 # run the store on SQLite and on a private, throw-away PostgreSQL server that scripts/pg.sh
 # starts (and installs the `postgresql` package for, when missing) and removes on exit.
-pkgs="gcc g++ make pkg-config libssl-dev xmlsec1 ca-certificates chromium fonts-dejavu-core"
+pkgs="gcc g++ make pkg-config libssl-dev xmlsec1 ca-certificates chromium fonts-dejavu-core python3"
 missing=""
 for p in $pkgs; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"

@@ -13,7 +13,7 @@ pub struct ServerConfig {
     /// the nodes of a cluster) or `sqlite://…`. Unset: the SQLite file in the data directory.
     /// `lyncd serve --database URL` wins over this. A top-level key: in the TOML file it must
     /// come before the first `[section]`.
-    pub database: Option<String>,
+    pub database: Option<lyncd_store::DatabaseUrl>,
     pub node: Node,
     pub names: Names,
     pub listen: Listen,
@@ -339,9 +339,9 @@ impl ServerConfig {
             });
         }
         if let Some(url) = &self.database
-            && !is_database_url(url)
+            && !is_database_url(url.as_str())
         {
-            return Err(ConfigError::BadDatabase(lyncd_store::redact_url(url)));
+            return Err(ConfigError::BadDatabase(url.to_string()));
         }
         if let Some(name) = &self.node.name
             && !is_node_name(name)
@@ -524,8 +524,12 @@ mod tests {
         )
         .unwrap();
         assert_eq!(
-            cfg.database.as_deref(),
+            cfg.database.as_ref().map(lyncd_store::DatabaseUrl::as_str),
             Some("postgres://lyncd:s3cret@db.contoso.com/lyncd")
+        );
+        assert!(
+            !format!("{cfg:?}").contains("s3cret"),
+            "a debug-printed config hides it"
         );
         assert_eq!(cfg.node_name(), "fe-1.contoso.com");
         assert_eq!(

@@ -945,6 +945,44 @@ fn is_sqlite_memory(url: &str) -> bool {
     url.starts_with("sqlite:") && (url.contains(":memory:") || url.contains("mode=memory"))
 }
 
+/// A database URL as configured. Configurations and command-line arguments derive `Debug`, so
+/// its `Debug` (and `Display`) form is [`redact_url`]'s: the password never reaches a log line
+/// by accident. [`DatabaseUrl::as_str`] is the real URL, for opening the store.
+#[derive(Clone, PartialEq, Eq, serde::Deserialize)]
+#[serde(transparent)]
+pub struct DatabaseUrl(String);
+
+impl DatabaseUrl {
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl From<String> for DatabaseUrl {
+    fn from(url: String) -> Self {
+        DatabaseUrl(url)
+    }
+}
+
+impl std::str::FromStr for DatabaseUrl {
+    type Err = std::convert::Infallible;
+    fn from_str(url: &str) -> Result<Self, Self::Err> {
+        Ok(DatabaseUrl(url.to_string()))
+    }
+}
+
+impl fmt::Debug for DatabaseUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "DatabaseUrl({:?})", redact_url(&self.0))
+    }
+}
+
+impl fmt::Display for DatabaseUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&redact_url(&self.0))
+    }
+}
+
 /// The URL with any password replaced by `***` (in the user info, and a `password=` query
 /// parameter), for error messages and logs.
 pub fn redact_url(url: &str) -> String {
@@ -983,6 +1021,20 @@ pub fn redact_url(url: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_database_url_never_shows_its_password_when_printed() {
+        let url: DatabaseUrl = "postgres://lyncd:s3cret@db/lyncd".parse().unwrap();
+        assert_eq!(url.as_str(), "postgres://lyncd:s3cret@db/lyncd");
+        for shown in [
+            format!("{url:?}"),
+            url.to_string(),
+            format!("{:?}", Some(&url)),
+        ] {
+            assert!(!shown.contains("s3cret"), "{shown}");
+            assert!(shown.contains("postgres://lyncd:***@db/lyncd"), "{shown}");
+        }
+    }
 
     #[test]
     fn urls_escape_and_redact() {

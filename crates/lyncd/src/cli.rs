@@ -99,7 +99,7 @@ pub struct DataDir {
         env = "LYNCD_DATABASE",
         hide_env_values = true
     )]
-    pub database: Option<String>,
+    pub database: Option<lyncd_store::DatabaseUrl>,
 }
 
 /// Where the store is: the choice of `--database`, the configuration and `--data-dir`.
@@ -147,7 +147,12 @@ impl DataDir {
     /// The database: `--database` (or `LYNCD_DATABASE`), else `configured` (the serve
     /// configuration's `database`), else the SQLite file in the data directory.
     pub fn database(&self, configured: Option<&str>) -> anyhow::Result<Database> {
-        match self.database.as_deref().or(configured) {
+        match self
+            .database
+            .as_ref()
+            .map(lyncd_store::DatabaseUrl::as_str)
+            .or(configured)
+        {
             Some(url) => Ok(Database::Url(url.to_string())),
             None => Ok(Database::Dir(self.resolve()?)),
         }

@@ -25,7 +25,12 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         }
         None => ServerConfig::default(),
     };
-    let database = args.data.database(config.database.as_deref())?;
+    let database = args.data.database(
+        config
+            .database
+            .as_ref()
+            .map(lyncd_store::DatabaseUrl::as_str),
+    )?;
     let signal = wait_for_signal();
     tokio::pin!(signal);
     let wait = args.database_wait.map(Duration::from_secs);
